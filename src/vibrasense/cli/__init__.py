@@ -1,0 +1,53 @@
+"""The ``vibrasense`` command: one sub-command per stage of the pipeline."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from vibrasense.cli.common import console, set_global_options
+from vibrasense.errors import VibrasenseError
+
+app = typer.Typer(
+    name="vibrasense",
+    help="Learn what healthy machines sound like, flag what does not, tell how far they have degraded.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _global_options(
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML configuration file (default: ./vibrasense.yaml if present)."
+    ),
+    workdir: Path | None = typer.Option(None, "--workdir", "-w", help="Work directory (outputs, stores)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+) -> None:
+    """Options every command shares."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    set_global_options(config=config, workdir=workdir)
+
+
+def _register_commands() -> None:
+    from vibrasense.cli import features
+
+    features.register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Entry point: runs the CLI and prints vibrasense errors without a traceback."""
+    try:
+        app()
+    except VibrasenseError as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(error.exit_code)

@@ -1,0 +1,48 @@
+"""Shared fixtures: where the real data lives, and the servers the integration tests use."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(
+    os.environ.get("VIBRASENSE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+).resolve()
+POSTGRES = ("127.0.0.1", 5432)
+REDIS = ("127.0.0.1", 6379)
+
+
+def _reachable(address: tuple[str, int]) -> bool:
+    try:
+        socket.create_connection(address, timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def _require(flag: str) -> bool:
+    return os.environ.get(flag, "") not in ("", "0")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real recordings in ../shared/data (skips where that folder is absent)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent (set VIBRASENSE_SHARED_DATA)")
+    return SHARED_DATA
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip server tests, with the reason, where no server runs; in CI (strict) they run and fail."""
+    if _require("VIBRASENSE_REQUIRE_SERVERS"):
+        return
+    for marker, address in (("postgres", POSTGRES), ("redis", REDIS)):
+        if _reachable(address):
+            continue
+        reason = f"needs the {marker} server at {address[0]}:{address[1]}, which is not reachable here"
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
