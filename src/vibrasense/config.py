@@ -6,6 +6,7 @@ Nested fields are reached from the environment with a double underscore, for exa
 
 from __future__ import annotations
 
+import itertools
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -61,7 +62,7 @@ class VibrationSettings(_Section):
     @field_validator("band_edges_hz")
     @classmethod
     def _ascending(cls, edges: list[float]) -> list[float]:
-        if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+        if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
             raise ValueError("needs at least two strictly ascending edges in Hz")
         return edges
 

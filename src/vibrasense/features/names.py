@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from vibrasense.config import VibrationSettings
 
 AUDIO_FEATURES: tuple[str, ...] = (
@@ -21,7 +23,13 @@ AUDIO_FEATURES: tuple[str, ...] = (
 )
 """The 13 statistical features of a recording, in column order."""
 
-VIBRATION_STATISTICS: tuple[str, ...] = ("vib_rms", "vib_peak", "vib_crest_factor", "vib_kurtosis", "vib_skewness")
+VIBRATION_STATISTICS: tuple[str, ...] = (
+    "vib_rms",
+    "vib_peak",
+    "vib_crest_factor",
+    "vib_kurtosis",
+    "vib_skewness",
+)
 ENVELOPE_FEATURES: tuple[str, ...] = ("vib_env_bpfo", "vib_env_bpfi", "vib_env_bsf", "vib_env_ftf")
 
 
@@ -37,7 +45,7 @@ def band_feature_name(low_hz: float, high_hz: float) -> str:
 def vibration_feature_names(settings: VibrationSettings) -> tuple[str, ...]:
     """Vibration feature columns for the configured bands, in column order."""
     edges = settings.band_edges_hz
-    bands = tuple(band_feature_name(lo, hi) for lo, hi in zip(edges, edges[1:], strict=False))
+    bands = tuple(band_feature_name(lo, hi) for lo, hi in itertools.pairwise(edges))
     return VIBRATION_STATISTICS + bands + ENVELOPE_FEATURES
 
 
