@@ -36,9 +36,10 @@ def _global_options(
 
 
 def _register_commands() -> None:
-    from vibrasense.cli import features
+    from vibrasense.cli import demo, features
 
     features.register(app)
+    demo.register(app)
 
 
 _register_commands()

@@ -24,14 +24,20 @@ def settings(**overrides: Any) -> Settings:
 
     Flags left at ``None`` do not override; nested sections are dicts, e.g. ``training={"z_dim": 8}``.
     """
-    merged: dict[str, Any] = {}
+    merged = _without_none(overrides)
     if _global["workdir"] is not None:
         merged["workdir"] = _global["workdir"]
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            value = {k: v for k, v in value.items() if v is not None}
-            if value:
-                merged[key] = value
-        elif value is not None:
-            merged[key] = value
     return load_settings(_global["config"], **merged)
+
+
+def _without_none(values: dict[str, Any]) -> dict[str, Any]:
+    """Drop flags left unset, at every depth, so they do not hide the file or the environment."""
+    kept: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            value = _without_none(value)
+            if value:
+                kept[key] = value
+        elif value is not None:
+            kept[key] = value
+    return kept

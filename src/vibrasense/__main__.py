@@ -1,0 +1,5 @@
+"""``python -m vibrasense`` runs the CLI."""
+
+from vibrasense.cli import main
+
+main()

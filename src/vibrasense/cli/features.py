@@ -1,0 +1,61 @@
+"""``vibrasense features``: recordings in, features out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vibrasense.cli.common import console, settings
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``features`` command."""
+    app.command("features")(features)
+
+
+def features(
+    inputs: list[Path] = typer.Argument(
+        ...,
+        help="Folders, archives (.zip, .tar.gz) or files; the dataset layout is recognised automatically.",
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: <workdir>/features)."),
+    workers: int | None = typer.Option(None, help="Local worker processes (0: every core)."),
+    batch_size: int | None = typer.Option(None, help="Recordings per task and per written part."),
+    dask_scheduler: str | None = typer.Option(None, help="Run on this Dask scheduler (tcp://host:8786)."),
+    sample_rate: int | None = typer.Option(None, help="Audio is resampled to this rate (Hz)."),
+    channel: int | None = typer.Option(None, help="Channel of multi-channel files."),
+    n_mels: int | None = typer.Option(None, help="Mel bands of the log-mel spectrogram."),
+    n_fft: int | None = typer.Option(None, help="FFT length (samples)."),
+    hop_length: int | None = typer.Option(None, help="Hop between frames (samples)."),
+    bearing: str | None = typer.Option(None, help="Bearing preset for defect frequencies, or 'auto'."),
+    shaft_hz: float | None = typer.Option(None, help="Shaft speed in Hz when the recordings do not say it."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Extract log-mel spectrograms, the 13 statistical features and vibration features.
+
+    Writes OUT/features.parquet (one row per recording), the memory-mapped log-mel store OUT/logmel/ and
+    OUT/ingest_report.json (every skipped file and why). Re-running processes only new or changed files.
+    """
+    from vibrasense.features.pipeline import extract_features
+
+    config = settings(
+        signals={"sample_rate": sample_rate, "channel": channel},
+        features={
+            "workers": workers,
+            "batch_size": batch_size,
+            "dask_scheduler": dask_scheduler,
+            "logmel": {"n_mels": n_mels, "n_fft": n_fft, "hop_length": hop_length},
+            "vibration": {"bearing": bearing, "shaft_hz": shaft_hz},
+        },
+    )
+    run = extract_features(inputs, out or config.workdir / "features", config, progress=progress)
+    console.print(
+        f"[bold]{run.processed}[/] recordings processed, {run.unchanged} unchanged, "
+        f"[{'red' if run.skipped else 'green'}]{len(run.skipped)} skipped[/] in {run.seconds:.1f} s"
+    )
+    for item in run.skipped[:20]:
+        console.print(f"  skipped {item.source}: {item.reason}", highlight=False)
+    if len(run.skipped) > 20:
+        console.print(f"  ... and {len(run.skipped) - 20} more, see {run.report_path}")
+    console.print(f"features: {run.features_path}\nlog-mel:  {run.logmel_dir}\nreport:   {run.report_path}")

@@ -1,0 +1,1 @@
+"""Features: log-mel spectrograms, the 13 statistical features and vibration features."""

@@ -1,0 +1,256 @@
+"""The features stage: recordings in, validated features out, incremental, resumable and parallel.
+
+A run discovers the recordings under each input, skips those already processed with the same fingerprint,
+and extracts the rest in batches, on local processes or on a Dask cluster. Every finished batch is written
+at once as a log-mel shard plus a Parquet part, so a run killed half-way loses at most the batches in flight
+and the next run resumes where it stopped. At the end the parts are consolidated into
+``features.parquet`` and the log-mel index, and ``ingest_report.json`` lists every recording skipped and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from vibrasense.config import Settings
+from vibrasense.errors import InputError, VibrasenseError
+from vibrasense.features import logmel_store
+from vibrasense.features.extract import BatchResult, extract_batch
+from vibrasense.features.names import feature_names
+from vibrasense.signals.layouts import discover
+from vibrasense.signals.records import RECORD_COLUMNS, RecordingRef
+
+log = logging.getLogger(__name__)
+
+FEATURES_FILE = "features.parquet"
+REPORT_FILE = "ingest_report.json"
+PARTS_DIR = "parts"
+LOGMEL_DIR = "logmel"
+_PART_COLUMNS = ("_fingerprint", "_shard", "_start", "_n_frames")
+
+
+@dataclass(frozen=True)
+class SkippedRecording:
+    """A recording that could not be used, and why."""
+
+    source: str
+    recording_id: str
+    reason: str
+
+
+@dataclass
+class FeatureRun:
+    """What one run of the features stage did."""
+
+    out_dir: Path
+    discovered: int = 0
+    processed: int = 0
+    unchanged: int = 0
+    skipped: list[SkippedRecording] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def features_path(self) -> Path:
+        """The consolidated feature table."""
+        return self.out_dir / FEATURES_FILE
+
+    @property
+    def logmel_dir(self) -> Path:
+        """The memory-mapped log-mel store."""
+        return self.out_dir / LOGMEL_DIR
+
+    @property
+    def report_path(self) -> Path:
+        """The ingest report (JSON)."""
+        return self.out_dir / REPORT_FILE
+
+
+def extract_features(
+    inputs: Path | str | Sequence[Path | str],
+    out_dir: Path | str,
+    settings: Settings,
+    *,
+    progress: bool | None = None,
+) -> FeatureRun:
+    """Extract features of every recording under ``inputs`` into ``out_dir``; see the module docstring."""
+    started = time.perf_counter()
+    paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
+    if not paths:
+        raise InputError("<inputs>", "no input path given")
+    out = Path(out_dir)
+    run = FeatureRun(out_dir=out)
+    refs = _unique_refs(ref for path in paths for ref in discover(path))
+    run.discovered = len(refs)
+    (out / PARTS_DIR).mkdir(parents=True, exist_ok=True)
+
+    done = _processed_fingerprints(out / PARTS_DIR)
+    pending = [ref for ref in refs if done.get(ref.recording_id) != ref.fingerprint]
+    run.unchanged = len(refs) - len(pending)
+    if run.unchanged:
+        log.info("%d recordings unchanged since the last run, %d to process", run.unchanged, len(pending))
+
+    batches = [
+        pending[i : i + settings.features.batch_size]
+        for i in range(0, len(pending), settings.features.batch_size)
+    ]
+    with tqdm(
+        total=len(pending), unit="rec", desc="features", disable=None if progress is None else not progress
+    ) as bar:
+        for batch_number, result in _run_batches(batches, settings):
+            _write_part(out, batch_number, result)
+            run.processed += len(result.rows)
+            run.skipped.extend(SkippedRecording(*item) for item in result.skipped)
+            bar.update(len(result.rows) + len(result.skipped))
+
+    _consolidate(out, {ref.recording_id for ref in refs}, settings)
+    run.seconds = time.perf_counter() - started
+    _write_report(run, paths, settings)
+    return run
+
+
+def _unique_refs(refs: Iterator[RecordingRef]) -> list[RecordingRef]:
+    unique: dict[str, RecordingRef] = {}
+    for ref in refs:
+        if ref.recording_id in unique and unique[ref.recording_id].source != ref.source:
+            raise InputError(
+                ref.source,
+                f"recording_id {ref.recording_id!r} is also used by {unique[ref.recording_id].source}; "
+                "pass the two inputs to separate --out folders",
+            )
+        unique[ref.recording_id] = ref
+    return list(unique.values())
+
+
+def _run_batches(batches: list[list[RecordingRef]], settings: Settings) -> Iterator[tuple[int, BatchResult]]:
+    """Yield (batch number, result) as batches finish, on Dask, on local processes, or in-process."""
+    if not batches:
+        return
+    if settings.features.dask_scheduler:
+        yield from _run_on_dask(batches, settings)
+        return
+    workers = min(settings.features.workers or os.cpu_count() or 1, len(batches))
+    if workers <= 1:
+        for number, batch in enumerate(batches):
+            yield number, extract_batch(batch, settings)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        yield from _bounded(lambda batch: pool.submit(extract_batch, batch, settings), batches, 2 * workers)
+
+
+def _run_on_dask(batches: list[list[RecordingRef]], settings: Settings) -> Iterator[tuple[int, BatchResult]]:
+    from dask.distributed import Client
+
+    address = settings.features.dask_scheduler
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError) as error:
+        raise VibrasenseError(
+            f"cannot reach the Dask scheduler at {address} ({error}); check features.dask_scheduler"
+        ) from None
+    with client:
+        workers = max(len(client.scheduler_info().get("workers", {})), 1)
+        yield from _bounded(
+            lambda batch: client.submit(extract_batch, batch, settings, pure=False), batches, 2 * workers
+        )
+
+
+def _bounded(
+    submit: Callable[[list[RecordingRef]], Future], batches: list[list[RecordingRef]], in_flight: int
+) -> Iterator[tuple[int, BatchResult]]:
+    """Keep at most ``in_flight`` batches submitted, so memory stays flat however many there are."""
+    queue = list(enumerate(batches))
+    running: dict[object, int] = {}
+    while queue or running:
+        while queue and len(running) < in_flight:
+            number, batch = queue.pop(0)
+            running[submit(batch)] = number
+        finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for future in finished:
+            yield running.pop(future), future.result()
+
+
+def _write_part(out: Path, batch_number: int, result: BatchResult) -> None:
+    """Write one finished batch: its log-mel shard first, then the part that refers to it."""
+    if not result.rows:
+        return
+    ids = [row["recording_id"] for row in result.rows]
+    name = f"{time.time_ns():x}-{batch_number:05d}-{hashlib.sha1('|'.join(ids).encode()).hexdigest()[:8]}"
+    index = logmel_store.write_shard(out / LOGMEL_DIR, name, result.logmels)
+    part = pd.DataFrame(result.rows)
+    part = part.merge(
+        index.rename(columns=lambda c: c if c == "recording_id" else f"_{c}"), on="recording_id"
+    )
+    partial = out / PARTS_DIR / f".part-{name}.parquet.partial"
+    part.to_parquet(partial, index=False)
+    os.replace(partial, out / PARTS_DIR / f"part-{name}.parquet")
+
+
+def _part_files(parts_dir: Path) -> list[Path]:
+    return sorted(parts_dir.glob("part-*.parquet"))
+
+
+def _processed_fingerprints(parts_dir: Path) -> dict[str, str]:
+    done: dict[str, str] = {}
+    for path in _part_files(parts_dir):
+        part = pd.read_parquet(path, columns=["recording_id", "_fingerprint"])
+        done.update(zip(part["recording_id"], part["_fingerprint"], strict=True))
+    return done
+
+
+def _consolidate(out: Path, current_ids: set[str], settings: Settings) -> None:
+    """Merge the parts into features.parquet and the log-mel index; the latest part wins per recording."""
+    parts = [pd.read_parquet(path) for path in _part_files(out / PARTS_DIR)]
+    columns = [*RECORD_COLUMNS, *feature_names(settings.features.vibration)]
+    if parts:
+        table = pd.concat(parts, ignore_index=True).drop_duplicates("recording_id", keep="last")
+    else:
+        table = pd.DataFrame(columns=[*columns, *_PART_COLUMNS])
+    previous = table[~table["recording_id"].isin(current_ids)]
+    if len(previous):
+        log.info("%d recordings from earlier runs on other inputs are kept in %s", len(previous), out)
+    table = table.sort_values(["machine_id", "event_timestamp", "recording_id"], kind="stable")
+    index = table[["recording_id", "_shard", "_start", "_n_frames"]].rename(columns=lambda c: c.lstrip("_"))
+    logmel_store.write_index(out / LOGMEL_DIR, [index])
+    features = table[columns].reset_index(drop=True)
+    features["event_timestamp"] = pd.to_datetime(features["event_timestamp"], utc=True)
+    partial = out / f".{FEATURES_FILE}.partial"
+    features.to_parquet(partial, index=False)
+    os.replace(partial, out / FEATURES_FILE)
+
+
+def _write_report(run: FeatureRun, inputs: list[Path], settings: Settings) -> None:
+    report = {
+        "inputs": [str(p) for p in inputs],
+        "finished_at": datetime.now(UTC).isoformat(),
+        "seconds": round(run.seconds, 3),
+        "discovered": run.discovered,
+        "processed": run.processed,
+        "unchanged": run.unchanged,
+        "skipped": [asdict(item) for item in run.skipped],
+        "features": str(run.features_path),
+        "logmel": str(run.logmel_dir),
+        "settings": json.loads(settings.model_dump_json(include={"signals", "features"})),
+    }
+    partial = run.out_dir / f".{REPORT_FILE}.partial"
+    partial.write_text(json.dumps(report, indent=2))
+    os.replace(partial, run.report_path)
+
+
+def read_features(out_dir: Path | str) -> pd.DataFrame:
+    """The consolidated feature table of a features folder."""
+    path = Path(out_dir) / FEATURES_FILE
+    if not path.is_file():
+        raise InputError(path, "no feature table here; run `vibrasense features <input> --out <dir>` first")
+    return pd.read_parquet(path)
