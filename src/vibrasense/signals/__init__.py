@@ -1,0 +1,1 @@
+"""Signals: readers for every recording format, archives, dataset layouts and a synthetic plant."""

@@ -1,0 +1,232 @@
+"""Readers for every recording format vibrasense ingests; each returns one channel as a float32 ``Signal``.
+
+Formats: WAV/FLAC/OGG (soundfile: 16/24/32-bit integer and float, any channel count), IMS bearing ASCII
+snapshots (tab-separated, 4 or 8 channels, 20 kHz), FEMTO/PRONOSTIA ``acc_NNNNN.csv`` (comma or semicolon;
+hour, minute, second, microsecond, horizontal, vertical; 25.6 kHz), CWRU and other MATLAB ``.mat`` files,
+plain CSV and NPY. Files may be members of zip or tar archives (see ``archives``).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.io
+import soundfile as sf
+
+from vibrasense.errors import InputError
+from vibrasense.signals.archives import read_bytes, split_source
+from vibrasense.signals.records import Format, RecordingRef, Signal
+
+IMS_RATE = 20_000.0
+FEMTO_RATE = 25_600.0
+CWRU_FAULT_RATE = 12_000.0
+CWRU_NORMAL_RATE = 48_000.0
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+IMS_NAME = re.compile(r"^\d{4}\.\d{2}\.\d{2}\.\d{2}\.\d{2}\.\d{2}$")
+FEMTO_NAME = re.compile(r"^acc_\d+\.csv$", re.IGNORECASE)
+CWRU_CHANNELS = ("DE", "FE", "BA")
+FEMTO_CHANNELS = ("horizontal", "vertical")
+
+
+def detect_format(name: str) -> Format:
+    """The format of a file from its name; raises InputError for names no reader knows."""
+    base = Path(name).name
+    lower = base.lower()
+    if lower.endswith(AUDIO_SUFFIXES):
+        return "wav"
+    if FEMTO_NAME.match(base):
+        return "femto"
+    if IMS_NAME.match(base):
+        return "ims"
+    if lower.endswith(".mat"):
+        return "cwru"
+    if lower.endswith((".csv", ".txt")):
+        return "csv"
+    if lower.endswith(".npy"):
+        return "npy"
+    raise InputError(
+        name, "unsupported file type (expected .wav/.flac/.ogg, IMS snapshot, acc_*.csv, .mat, .csv, .npy)"
+    )
+
+
+def read_path(path: Path | str, channel: int | str | None = None, sample_rate: float | None = None) -> Signal:
+    """Read one file (or ``archive::member``) whose format is told by its name."""
+    source = str(path)
+    file_path, member = split_source(source)
+    if member is None and not file_path.exists():
+        raise InputError(source, "file does not exist")
+    fmt = detect_format(member or file_path.name)
+    return _READERS[fmt](source, channel, sample_rate)
+
+
+def read_signal(ref: RecordingRef, channel: int | str | None = None) -> Signal:
+    """Read the recording a layout found, at its native sample rate."""
+    chosen = ref.channel if channel is None else channel
+    return _READERS[ref.format](ref.source, chosen, ref.sample_rate_hint)
+
+
+def _checked(source: str, samples: np.ndarray, rate: float, channels: int) -> Signal:
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    if samples.size == 0:
+        raise InputError(source, "recording is empty (no samples)")
+    if not np.isfinite(samples).all():
+        bad = int((~np.isfinite(samples)).sum())
+        raise InputError(source, f"{bad} samples are NaN or inf")
+    if not np.isfinite(rate) or rate <= 0:
+        raise InputError(source, f"invalid sample rate {rate!r}")
+    return Signal(samples=samples, sample_rate=float(rate), channels=channels)
+
+
+def _column(
+    source: str, table: np.ndarray, channel: int | str | None, names: tuple[str, ...] = ()
+) -> np.ndarray:
+    """One column of a (samples, channels) table, chosen by index or by name."""
+    count = table.shape[1]
+    if channel is None:
+        index = 0
+    elif isinstance(channel, str) and not channel.lstrip("-").isdigit():
+        upper = [n.upper() for n in names]
+        if channel.upper() not in upper:
+            raise InputError(
+                source, f"channel {channel!r} does not exist; channels are {list(names) or count}"
+            )
+        index = upper.index(channel.upper())
+    else:
+        index = int(channel)
+    if not 0 <= index < count:
+        raise InputError(
+            source, f"channel {channel} does not exist; the file has {count} channel(s): 0..{count - 1}"
+        )
+    return table[:, index]
+
+
+def _read_audio(source: str, channel: int | str | None, sample_rate: float | None) -> Signal:
+    data = read_bytes(source)
+    if not data:
+        raise InputError(source, "file is empty (0 bytes)")
+    try:
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as error:
+        raise InputError(source, f"not a readable audio file ({error})") from None
+    return _checked(source, _column(source, samples, channel), rate, samples.shape[1])
+
+
+def _read_ims(source: str, channel: int | str | None, sample_rate: float | None) -> Signal:
+    table = _read_table(source, sep=r"\s+")
+    if table.shape[1] not in (4, 8):
+        raise InputError(source, f"an IMS snapshot has 4 or 8 channels, this one has {table.shape[1]}")
+    return _checked(source, _column(source, table, channel), sample_rate or IMS_RATE, table.shape[1])
+
+
+def _read_femto(source: str, channel: int | str | None, sample_rate: float | None) -> Signal:
+    data = read_bytes(source)
+    first_line = data[:200].split(b"\n", 1)[0]
+    sep = ";" if first_line.count(b";") > first_line.count(b",") else ","
+    table = _read_table(source, sep=sep, data=data)
+    if table.shape[1] != 6:
+        raise InputError(
+            source,
+            f"a FEMTO snapshot has 6 columns (h, min, s, µs, horizontal, vertical), found {table.shape[1]}",
+        )
+    return _checked(
+        source, _column(source, table[:, 4:], channel, FEMTO_CHANNELS), sample_rate or FEMTO_RATE, 2
+    )
+
+
+def _read_table(source: str, sep: str, data: bytes | None = None) -> np.ndarray:
+    data = read_bytes(source) if data is None else data
+    if not data.strip():
+        raise InputError(source, "file is empty")
+    try:
+        frame = pd.read_csv(io.BytesIO(data), sep=sep, header=None, engine="c" if len(sep) == 1 else "python")
+        return frame.to_numpy(dtype=np.float64)
+    except (ValueError, pd.errors.ParserError) as error:
+        raise InputError(source, f"not a numeric table ({str(error).splitlines()[0]})") from None
+
+
+def _read_mat(source: str, channel: int | str | None, sample_rate: float | None) -> Signal:
+    try:
+        variables = scipy.io.loadmat(io.BytesIO(read_bytes(source)))
+    except (ValueError, TypeError, OSError, NotImplementedError) as error:
+        raise InputError(source, f"unreadable .mat file ({error})") from None
+    signals = {
+        name.rsplit("_", 2)[-2].upper(): np.asarray(value, dtype=np.float64).ravel()
+        for name, value in variables.items()
+        if re.fullmatch(r"X\d+_(DE|FE|BA)_time", name)
+    }
+    if signals:
+        names = tuple(c for c in CWRU_CHANNELS if c in signals)
+        wanted = "DE" if channel is None else channel
+        if isinstance(wanted, int):
+            if not 0 <= wanted < len(names):
+                raise InputError(source, f"channel {wanted} does not exist; channels are {list(names)}")
+            wanted = names[wanted]
+        if str(wanted).upper() not in signals:
+            raise InputError(source, f"channel {wanted!r} does not exist; channels are {list(names)}")
+        rate = sample_rate or cwru_sample_rate(source)
+        return _checked(source, signals[str(wanted).upper()], rate, len(names))
+    arrays = {k: v for k, v in variables.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
+    numeric = {k: v for k, v in arrays.items() if v.dtype.kind in "fiu" and v.size > 1}
+    if len(numeric) != 1:
+        raise InputError(
+            source, f"expected X<nnn>_DE_time/_FE_time/_BA_time or one numeric array, found {sorted(arrays)}"
+        )
+    if sample_rate is None:
+        raise InputError(source, "the .mat file does not say its sample rate; give it (sample_rate)")
+    table = np.atleast_2d(next(iter(numeric.values())))
+    table = table.T if table.shape[0] < table.shape[1] else table
+    return _checked(source, _column(source, table, channel), sample_rate, table.shape[1])
+
+
+def cwru_sample_rate(source: str) -> float:
+    """CWRU files do not store their rate: 48 kHz for the normal baseline and ``48k`` folders, else 12 kHz."""
+    lower = source.lower()
+    return CWRU_NORMAL_RATE if "normal" in lower or "48k" in lower else CWRU_FAULT_RATE
+
+
+def cwru_rpm(source: str) -> float | None:
+    """Shaft speed stored in a CWRU file (``X<nnn>RPM``), if any."""
+    try:
+        variables = scipy.io.loadmat(io.BytesIO(read_bytes(source)), variable_names=None)
+    except (ValueError, TypeError, OSError, NotImplementedError):
+        return None
+    for name, value in variables.items():
+        if re.fullmatch(r"X\d+RPM", name):
+            return float(np.asarray(value).ravel()[0])
+    return None
+
+
+def _read_csv(source: str, channel: int | str | None, sample_rate: float | None) -> Signal:
+    if sample_rate is None:
+        raise InputError(source, "a plain CSV does not say its sample rate; give it (sample_rate)")
+    table = _read_table(source, sep=",")
+    return _checked(source, _column(source, table, channel), sample_rate, table.shape[1])
+
+
+def _read_npy(source: str, channel: int | str | None, sample_rate: float | None) -> Signal:
+    if sample_rate is None:
+        raise InputError(source, "a .npy array does not say its sample rate; give it (sample_rate)")
+    try:
+        array = np.load(io.BytesIO(read_bytes(source)), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise InputError(source, f"not a readable .npy array ({error})") from None
+    if array.ndim not in (1, 2) or array.dtype.kind not in "fiu":
+        raise InputError(source, f"expected a 1-D or 2-D numeric array, got {array.ndim}-D {array.dtype}")
+    table = (
+        array.reshape(-1, 1) if array.ndim == 1 else (array.T if array.shape[0] < array.shape[1] else array)
+    )
+    return _checked(source, _column(source, table, channel), sample_rate, table.shape[1])
+
+
+_READERS = {
+    "wav": _read_audio,
+    "ims": _read_ims,
+    "femto": _read_femto,
+    "cwru": _read_mat,
+    "csv": _read_csv,
+    "npy": _read_npy,
+}
