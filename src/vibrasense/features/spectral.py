@@ -19,6 +19,7 @@ for the mel projection, and O(1)-per-frame running sums for RMS and zero-crossin
 
 from __future__ import annotations
 
+import itertools
 import sys
 from functools import lru_cache
 
@@ -106,25 +107,41 @@ def _window(n_fft: int) -> np.ndarray:
 
 
 def _frame_sums(values: np.ndarray, frame: int, hop: int, n_frames: int) -> np.ndarray:
-    """Sum of ``values`` over each frame [t·hop, t·hop + frame), by one cumulative sum."""
-    cumulative = np.concatenate(
-        [np.zeros((len(values), 1)), np.cumsum(values, axis=1, dtype=np.float64)], axis=1
-    )
+    """Sum of ``values`` over each frame [t·hop, t·hop + frame).
+
+    When the hop divides the frame (the usual n_fft = 2·hop), a frame is a few whole hop-blocks, so one
+    reshape-sum per block replaces a cumulative sum over every sample.
+    """
+    if frame % hop == 0:
+        blocks_per_frame = frame // hop
+        n_blocks = n_frames + blocks_per_frame - 1
+        needed = n_blocks * hop
+        values = values[:, :needed]
+        if values.shape[1] < needed:
+            values = np.pad(values, ((0, 0), (0, needed - values.shape[1])))
+        blocks = values.reshape(len(values), n_blocks, hop).sum(axis=2, dtype=np.float64)
+        sums = blocks[:, :n_frames].copy()
+        for offset in range(1, blocks_per_frame):
+            sums += blocks[:, offset : offset + n_frames]
+        return sums
+    cumulative = np.zeros((len(values), values.shape[1] + 1))
+    np.cumsum(values, axis=1, dtype=np.float64, out=cumulative[:, 1:])
     starts = np.arange(n_frames) * hop
     return cumulative[:, starts + frame] - cumulative[:, starts]
 
 
 def _frame_rms(batch: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     n_frames = 1 + batch.shape[1] // hop
-    padded = np.pad(batch.astype(np.float64), ((0, 0), (n_fft // 2, n_fft // 2)))
-    return np.sqrt(np.maximum(_frame_sums(padded**2, n_fft, hop, n_frames) / n_fft, 0.0))
+    padded = np.pad(batch, ((0, 0), (n_fft // 2, n_fft // 2)))
+    energy = np.square(padded, dtype=np.float64)
+    return np.sqrt(np.maximum(_frame_sums(energy, n_fft, hop, n_frames) / n_fft, 0.0))
 
 
 def _zero_crossing_rate(batch: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     n_frames = 1 + batch.shape[1] // hop
     padded = np.pad(batch, ((0, 0), (n_fft // 2, n_fft // 2)), mode="edge")
-    signs = np.signbit(np.where(np.abs(padded) <= 1e-10, 0.0, padded))
-    crossing = np.zeros(padded.shape, dtype=np.float64)
+    signs = np.signbit(padded) & (np.abs(padded) > 1e-10)
+    crossing = np.zeros(padded.shape, dtype=np.int32)
     crossing[:, 1:] = signs[:, 1:] != signs[:, :-1]
     # A frame counts crossings between its own consecutive samples: not at its first sample.
     sums = _frame_sums(crossing, n_fft, hop, n_frames) - crossing[:, np.arange(n_frames) * hop]
@@ -153,17 +170,13 @@ def _spectral_contrast(magnitude: np.ndarray, freqs: np.ndarray, sample_rate: fl
     edges = np.zeros(bands + 2)
     edges[1:] = CONTRAST_FMIN * 2.0 ** np.arange(bands + 1)
     peaks, valleys = [], []
-    for k, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
-        in_band = (freqs >= low) & (freqs <= high)
-        indices = np.flatnonzero(in_band)
-        if k > 0:
-            in_band[indices[0] - 1] = True
-        if k == bands:
-            in_band[indices[-1] + 1 :] = True
-        sub_band = magnitude[..., in_band]
-        if k < bands:
-            sub_band = sub_band[..., :-1]
-        count = max(int(np.rint(CONTRAST_QUANTILE * in_band.sum())), 1)
+    for k, (low, high) in enumerate(itertools.pairwise(edges)):
+        indices = np.flatnonzero((freqs >= low) & (freqs <= high))
+        start = indices[0] - 1 if k > 0 else indices[0]
+        stop = len(freqs) if k == bands else indices[-1] + 1
+        in_band = stop - start
+        sub_band = magnitude[..., start : stop if k == bands else stop - 1]
+        count = max(int(np.rint(CONTRAST_QUANTILE * in_band)), 1)
         width = sub_band.shape[-1]
         ordered = np.partition(sub_band, (count - 1, width - count), axis=-1)
         valleys.append(ordered[..., :count].mean(axis=-1))
@@ -202,7 +215,7 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def _mel_basis(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
-    """Slaney-normalised triangular mel filters on the Slaney mel scale (librosa's default), (n_mels, bins)."""
+    """Slaney-normalised triangular mel filters on the Slaney mel scale (as librosa), (n_mels, bins)."""
     top = sample_rate / 2 if fmax is None else fmax
     fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     mel_freqs = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(top), n_mels + 2))
