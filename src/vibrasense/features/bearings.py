@@ -1,0 +1,91 @@
+"""Rolling-element bearing geometry and the defect frequencies it implies.
+
+For a bearing with ``n`` rolling elements of diameter ``d`` on pitch diameter ``D`` and contact angle ``θ``,
+at shaft frequency ``fr``, with ``r = d/D·cos θ``:
+BPFO = n/2·fr·(1 − r), BPFI = n/2·fr·(1 + r), FTF = fr/2·(1 − r), BSF = D/(2d)·fr·(1 − r²)
+(ball spin; a ball defect strikes both races per spin, so it shows at 2·BSF).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from vibrasense.config import VibrationSettings
+from vibrasense.errors import ConfigError
+from vibrasense.signals.records import RecordingRef
+
+
+@dataclass(frozen=True)
+class BearingGeometry:
+    """Geometry of one bearing, in any consistent length unit, and its usual shaft speed."""
+
+    name: str
+    n_elements: int
+    element_diameter: float
+    pitch_diameter: float
+    contact_angle_deg: float = 0.0
+    shaft_rpm: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        """d/D·cos θ."""
+        return self.element_diameter / self.pitch_diameter * math.cos(math.radians(self.contact_angle_deg))
+
+
+def defect_frequencies(bearing: BearingGeometry, shaft_hz: float) -> dict[str, float]:
+    """BPFO, BPFI, BSF (ball spin, 1×) and FTF in Hz at ``shaft_hz``."""
+    r = bearing.ratio
+    half = bearing.n_elements / 2 * shaft_hz
+    return {
+        "bpfo": half * (1 - r),
+        "bpfi": half * (1 + r),
+        "bsf": bearing.pitch_diameter / (2 * bearing.element_diameter) * shaft_hz * (1 - r**2),
+        "ftf": shaft_hz / 2 * (1 - r),
+    }
+
+
+PRESETS: dict[str, BearingGeometry] = {
+    # CWRU drive end, SKF 6205-2RS JEM deep-groove ball bearing (inches); 0 HP load runs at ~1797 rpm.
+    "cwru-6205-de": BearingGeometry("cwru-6205-de", 9, 0.3126, 1.537, 0.0, 1797.0),
+    # IMS test rig, Rexnord ZA-2115 double-row roller bearing (inches), 2000 rpm.
+    "ims-za2115": BearingGeometry("ims-za2115", 16, 0.331, 2.815, 15.17, 2000.0),
+    # FEMTO-ST PRONOSTIA test bearing (mm): 13 balls of 3.5 mm; races 29.1 and 20.1 mm give pitch 24.6 mm.
+    # Shaft speed depends on the operating condition (1800 / 1650 / 1500 rpm), see FEMTO_CONDITION_RPM.
+    "femto": BearingGeometry("femto", 13, 3.5, 24.6, 0.0, 1800.0),
+}
+
+FEMTO_CONDITION_RPM = {"1": 1800.0, "2": 1650.0, "3": 1500.0}
+
+
+def get_bearing(name: str) -> BearingGeometry:
+    """A preset by name; unknown names are a configuration error listing the presets."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"features.vibration.bearing: unknown bearing preset {name!r}; "
+            f"presets are {sorted(PRESETS)} or 'auto'"
+        ) from None
+
+
+def resolve_bearing(
+    settings: VibrationSettings, ref: RecordingRef
+) -> tuple[BearingGeometry | None, float | None]:
+    """The bearing and shaft speed (Hz) for a recording: configuration first, then what its layout says.
+
+    Returns (None, None) when neither says which bearing it is (audio clips, plain files): the envelope
+    features are then NaN rather than guessed.
+    """
+    name = settings.bearing if settings.bearing != "auto" else ref.attributes.get("bearing_preset")
+    if not name:
+        return None, settings.shaft_hz
+    bearing = get_bearing(str(name))
+    if settings.shaft_hz:
+        return bearing, settings.shaft_hz
+    rpm = ref.attributes.get("shaft_rpm")
+    if rpm is None and bearing.name == "femto":
+        condition = ref.machine_id.removeprefix("Bearing")[:1]
+        rpm = FEMTO_CONDITION_RPM.get(condition)
+    rpm = rpm or bearing.shaft_rpm
+    return bearing, (float(rpm) / 60.0 if rpm else None)
