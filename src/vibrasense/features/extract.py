@@ -11,7 +11,7 @@ import numpy as np
 from vibrasense.config import Settings
 from vibrasense.errors import InputError
 from vibrasense.features import spectral, vibration
-from vibrasense.features.bearings import resolve_bearing
+from vibrasense.signals.bearings import resolve_bearing
 from vibrasense.signals.readers import read_signal
 from vibrasense.signals.records import RecordingRef, Signal
 from vibrasense.signals.resample import resample

@@ -15,8 +15,8 @@ import scipy.fft
 import scipy.stats
 
 from vibrasense.config import VibrationSettings
-from vibrasense.features.bearings import BearingGeometry, defect_frequencies
 from vibrasense.features.names import ENVELOPE_FEATURES, band_feature_name
+from vibrasense.signals.bearings import BearingGeometry, defect_frequencies
 
 ENVELOPE_MAX_HZ = 1_000.0  # envelope spectra are read up to here; defect lines of interest lie well below
 
