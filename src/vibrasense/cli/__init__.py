@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from vibrasense.cli.common import console, set_global_options
+from vibrasense.cli.common import error_console, set_global_options
 from vibrasense.errors import VibrasenseError
 
 app = typer.Typer(
@@ -36,9 +36,10 @@ def _global_options(
 
 
 def _register_commands() -> None:
-    from vibrasense.cli import demo, features
+    from vibrasense.cli import demo, features, serving
 
     features.register(app)
+    serving.register(app)
     demo.register(app)
 
 
@@ -50,5 +51,5 @@ def main() -> None:
     try:
         app()
     except VibrasenseError as error:
-        console.print(f"[bold red]error:[/] {error}", highlight=False)
+        error_console.print(f"[bold red]error:[/] {error}", highlight=False)
         sys.exit(error.exit_code)

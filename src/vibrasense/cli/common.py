@@ -9,7 +9,8 @@ from rich.console import Console
 
 from vibrasense.config import Settings, load_settings
 
-console = Console(stderr=False)
+console = Console(soft_wrap=True)
+error_console = Console(stderr=True, soft_wrap=True)
 _global: dict[str, Path | None] = {"config": None, "workdir": None}
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from vibrasense.config import Settings
 from vibrasense.errors import InputError
@@ -29,7 +30,16 @@ class BatchResult:
 
 
 def extract_batch(refs: list[RecordingRef], settings: Settings) -> BatchResult:
-    """Read and featurise each recording; a bad one is reported in ``skipped`` and the rest go on."""
+    """Read and featurise each recording; a bad one is reported in ``skipped`` and the rest go on.
+
+    BLAS runs single-threaded here: parallelism comes from the workers, and one thread gives bit-identical
+    results wherever the batch runs (in-process, a local process or a Dask worker).
+    """
+    with threadpool_limits(limits=1):
+        return _extract(refs, settings)
+
+
+def _extract(refs: list[RecordingRef], settings: Settings) -> BatchResult:
     result = BatchResult()
     audio: dict[str, np.ndarray] = {}
     rows: dict[str, dict[str, Any]] = {}

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
@@ -146,11 +147,14 @@ def _run_batches(batches: list[list[RecordingRef]], settings: Settings) -> Itera
             yield number, extract_batch(batch, settings)
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        yield from _bounded(lambda batch: pool.submit(extract_batch, batch, settings), batches, 2 * workers)
+        yield from _bounded(
+            lambda batch: pool.submit(extract_batch, batch, settings), _first_done_local, batches, 2 * workers
+        )
 
 
 def _run_on_dask(batches: list[list[RecordingRef]], settings: Settings) -> Iterator[tuple[int, BatchResult]]:
     from dask.distributed import Client
+    from dask.distributed import wait as wait_dask
 
     address = settings.features.dask_scheduler
     try:
@@ -162,12 +166,22 @@ def _run_on_dask(batches: list[list[RecordingRef]], settings: Settings) -> Itera
     with client:
         workers = max(len(client.scheduler_info().get("workers", {})), 1)
         yield from _bounded(
-            lambda batch: client.submit(extract_batch, batch, settings, pure=False), batches, 2 * workers
+            lambda batch: client.submit(extract_batch, batch, settings, pure=False),
+            lambda running: wait_dask(running, return_when="FIRST_COMPLETED").done,
+            batches,
+            2 * workers,
         )
 
 
+def _first_done_local(running: list[Future]) -> set[Future]:
+    return wait(running, return_when=FIRST_COMPLETED).done
+
+
 def _bounded(
-    submit: Callable[[list[RecordingRef]], Future], batches: list[list[RecordingRef]], in_flight: int
+    submit: Callable[[list[RecordingRef]], Any],
+    first_done: Callable[[list[Any]], set[Any]],
+    batches: list[list[RecordingRef]],
+    in_flight: int,
 ) -> Iterator[tuple[int, BatchResult]]:
     """Keep at most ``in_flight`` batches submitted, so memory stays flat however many there are."""
     queue = list(enumerate(batches))
@@ -176,8 +190,7 @@ def _bounded(
         while queue and len(running) < in_flight:
             number, batch = queue.pop(0)
             running[submit(batch)] = number
-        finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-        for future in finished:
+        for future in first_done(list(running)):
             yield running.pop(future), future.result()
 
 

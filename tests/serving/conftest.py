@@ -1,0 +1,31 @@
+"""Fixtures of the serving tests: settings in a fresh work directory, a fitted detector, a started app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from synthetic_machines import BandEnergyScorer, fitted_scorer
+
+from vibrasense.config import Settings, load_settings
+from vibrasense.serving.app import create_app
+
+
+@pytest.fixture(scope="session")
+def scorer() -> BandEnergyScorer:
+    return fitted_scorer()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Defaults in a fresh work directory, with an API key for the reload endpoint."""
+    return load_settings(None, workdir=tmp_path, serving={"api_key": "test-key", "max_upload_mb": 2})
+
+
+@pytest.fixture
+def client(settings: Settings, scorer: BandEnergyScorer) -> Iterator[TestClient]:
+    """The app with the test scorer, started (lifespan run) and stopped around the test."""
+    with TestClient(create_app(settings, scorer)) as test_client:
+        yield test_client

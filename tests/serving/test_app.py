@@ -1,0 +1,238 @@
+"""The scoring API end to end in process: scoring, machines, readiness, metrics and refused input."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from synthetic_machines import RATE, BandEnergyScorer, faulty_clip, healthy_clip, wav_bytes
+
+from vibrasense.config import Settings
+from vibrasense.serving.app import create_app
+from vibrasense.serving.scores import ScoreStore
+
+UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:1/nothing"
+
+
+def upload(client: TestClient, samples: np.ndarray, machine: str = "fan-1", **fields: str):
+    return client.post(
+        "/v1/score",
+        files={"file": ("clip.wav", wav_bytes(samples), "audio/wav")},
+        data={"machine_id": machine, **fields},
+    )
+
+
+def flush(client: TestClient) -> None:
+    client.app.state.service.store.flush()
+
+
+def test_wav_upload_is_scored_with_the_model_verdict(client: TestClient, scorer: BandEnergyScorer) -> None:
+    healthy, faulty = upload(client, healthy_clip(50)), upload(client, faulty_clip(51), "fan-2")
+    assert healthy.status_code == 200 and faulty.status_code == 200
+    body = healthy.json()
+    expected, threshold, _ = scorer.score(healthy_clip(50), RATE)
+    assert body["score"] == pytest.approx(expected, rel=1e-3)  # 16-bit WAV quantisation only
+    assert body["threshold"] == pytest.approx(threshold) and body["is_anomaly"] is False
+    assert body["model"] == {"name": "band-energy-test", "version": "1"}
+    assert body["machine_id"] == "fan-1" and body["duration_s"] == 1.0 and body["sample_rate"] == RATE
+    assert 0 < body["processing_ms"] < 1000
+    assert faulty.json()["is_anomaly"] is True and faulty.json()["score"] > 10 * threshold
+
+
+def test_json_samples_and_base64_pcm_give_the_same_score(client: TestClient) -> None:
+    clip = healthy_clip(60)
+    as_json = client.post(
+        "/v1/score", json={"sample_rate": RATE, "samples": clip.tolist(), "machine_id": "m"}
+    )
+    pcm = base64.b64encode(clip.astype("<f4").tobytes()).decode()
+    as_pcm = client.post(
+        "/v1/score", json={"sample_rate": RATE, "pcm_base64": pcm, "dtype": "float32", "machine_id": "m"}
+    )
+    assert as_json.status_code == 200 and as_pcm.status_code == 200
+    assert as_json.json()["score"] == pytest.approx(as_pcm.json()["score"], rel=1e-9)
+
+
+def test_batch_scores_the_good_recordings_and_reports_the_bad(client: TestClient) -> None:
+    recordings = [
+        {"sample_rate": RATE, "samples": healthy_clip(1).tolist(), "machine_id": "a"},
+        {"sample_rate": RATE, "samples": [], "machine_id": "b"},
+        {"sample_rate": RATE, "samples": faulty_clip(2).tolist(), "machine_id": "c"},
+        {"sample_rate": 5, "samples": [0.0] * 100},
+    ]
+    response = client.post("/v1/score/batch", json={"recordings": recordings})
+    assert response.status_code == 200
+    body = response.json()
+    assert [(r["machine_id"], r["is_anomaly"]) for r in body["results"]] == [("a", False), ("c", True)]
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [
+        (1, "recordings[1].samples"),
+        (3, "recordings[3].sample_rate"),
+    ]
+
+
+def test_multipart_batch_with_one_machine_id_per_file(client: TestClient) -> None:
+    files = [
+        ("files", ("a.wav", wav_bytes(healthy_clip(3)), "audio/wav")),
+        ("files", ("b.wav", b"garbage" * 20, "audio/wav")),
+        ("files", ("c.wav", wav_bytes(faulty_clip(4)), "audio/wav")),
+    ]
+    response = client.post("/v1/score/batch", files=files, data={"machine_id": ["x", "y", "z"]})
+    assert response.status_code == 200
+    body = response.json()
+    assert [(r["machine_id"], r["is_anomaly"]) for r in body["results"]] == [("x", False), ("z", True)]
+    assert body["errors"][0]["index"] == 1 and body["errors"][0]["field"] == "files[1]"
+
+
+def test_machines_list_and_detail_show_the_latest_scores(client: TestClient) -> None:
+    for seed in range(3):
+        upload(client, healthy_clip(seed), "fan-1")
+    upload(client, faulty_clip(9), "fan-1")
+    upload(client, healthy_clip(5), "pump-7")
+    flush(client)
+    machines = {m["machine_id"]: m for m in client.get("/v1/machines").json()["machines"]}
+    assert machines["fan-1"]["status"] == "alarm" and machines["fan-1"]["scores"] == 4
+    assert machines["fan-1"]["anomalies"] == 1 and machines["pump-7"]["status"] == "ok"
+    detail = client.get("/v1/machines/fan-1", params={"history": 2}).json()
+    assert detail["status"] == "alarm" and len(detail["history"]) == 2
+    assert detail["history"][-1]["is_anomaly"] is True and detail["latest"] == detail["history"][-1]
+    assert detail["features"] is None and detail["features_status"] != "ok"
+    dashboard = client.get("/v1/dashboard").json()
+    assert [m["machine_id"] for m in dashboard["machines"]] == ["fan-1", "pump-7"]
+    assert len(dashboard["machines"][0]["history"]) == 4
+    assert [a["machine_id"] for a in dashboard["alarms"]] == ["fan-1"]
+
+
+def test_unknown_machine_is_404_naming_the_field(client: TestClient) -> None:
+    response = client.get("/v1/machines/never-seen")
+    assert response.status_code == 404
+    assert response.json()["field"] == "machine_id" and "never-seen" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "field"),
+    [
+        (
+            {"content": b"x" * (2 * 1024 * 1024 + 1), "headers": {"content-type": "application/json"}},
+            413,
+            "body",
+        ),
+        ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "content-type"),
+        ({"files": {"file": ("a.wav", b"RIFF....WAVEfmt garbage", "audio/wav")}}, 415, "file"),
+        ({"files": {"file": ("a.wav", b"", "audio/wav")}}, 422, "file"),
+        ({"files": {"other": ("a.wav", b"abc", "audio/wav")}}, 422, "file"),
+        ({"json": {"sample_rate": RATE, "samples": []}}, 422, "samples"),
+        ({"json": {"sample_rate": 400, "samples": [0.1] * 400}}, 422, "sample_rate"),
+        ({"json": {"sample_rate": 1e9, "samples": [0.1] * 400}}, 422, "sample_rate"),
+        ({"json": {"sample_rate": RATE, "samples": [0.1] * 100}}, 422, "samples"),
+        (
+            {
+                "content": b'{"sample_rate": 16000, "samples": [NaN, 1, 2]}',
+                "headers": {"content-type": "application/json"},
+            },
+            422,
+            "samples",
+        ),
+        ({"json": {"sample_rate": RATE, "pcm_base64": "!!", "dtype": "int16"}}, 422, "pcm_base64"),
+        ({"json": {"sample_rate": RATE, "samples": [0.1] * 2000, "machine_id": "../x"}}, 422, "machine_id"),
+    ],
+)
+def test_bad_input_is_a_4xx_naming_the_field(
+    client: TestClient, kwargs: dict, status: int, field: str
+) -> None:
+    response = client.post("/v1/score", **kwargs)
+    assert response.status_code == status, response.text
+    assert response.json()["field"] == field, response.json()
+
+
+def test_nan_samples_in_a_wav_are_refused(client: TestClient) -> None:
+    clip = healthy_clip(1)
+    clip[100] = np.nan
+    response = client.post(
+        "/v1/score", files={"file": ("a.wav", wav_bytes(clip, subtype="FLOAT"), "audio/wav")}
+    )
+    assert response.status_code == 422 and "NaN" in response.json()["detail"]
+
+
+def test_too_long_recording_is_refused_before_decoding(settings: Settings, scorer: BandEnergyScorer) -> None:
+    settings.serving.max_duration_s = 0.5
+    with TestClient(create_app(settings, scorer)) as client:
+        response = upload(client, healthy_clip(1))
+    assert response.status_code == 422 and "max_duration_s" in response.json()["detail"]
+
+
+def test_health_readiness_and_metrics(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    upload(client, healthy_clip(1), "fan-1")
+    upload(client, faulty_clip(1), "fan-1")
+    client.post("/v1/score", json={"sample_rate": RATE, "samples": []})
+    client.get("/v1/machines/no-such")
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["score_store"] == "ok"
+    assert ready.json()["model"] == {"name": "band-energy-test", "version": "1"}
+    # No Feast repository in this work directory: degraded, but scoring works (above).
+    assert ready.json()["status"] == "degraded" and ready.json()["feature_store"].startswith("unavailable")
+    text = client.get("/metrics").text
+    assert 'vibrasense_http_requests_total{endpoint="/v1/score",method="POST",status="200"} 2.0' in text
+    assert 'vibrasense_http_requests_total{endpoint="/v1/score",method="POST",status="422"} 1.0' in text
+    assert 'endpoint="/v1/machines/{machine_id}",method="GET",status="404"' in text
+    assert 'vibrasense_anomalies_total{machine_id="fan-1"} 1.0' in text
+    assert 'vibrasense_scores_total{machine_id="fan-1"} 2.0' in text
+    assert 'vibrasense_model_info{name="band-energy-test",version="1"} 1.0' in text
+    assert 'vibrasense_http_request_duration_seconds_count{endpoint="/v1/score",method="POST"} 3.0' in text
+    assert 'vibrasense_rejected_recordings_total{field="samples"} 1.0' in text
+
+
+def test_scoring_still_works_when_the_score_store_is_down(
+    settings: Settings, scorer: BandEnergyScorer
+) -> None:
+    settings.serving.score_store_url = UNREACHABLE_PG
+    with TestClient(create_app(settings, scorer)) as client:
+        scored = upload(client, faulty_clip(1))
+        ready = client.get("/readyz").json()
+        machines = client.get("/v1/machines")
+        client.app.state.service.store.flush()
+        metrics = client.get("/metrics").text
+    assert scored.status_code == 200 and scored.json()["is_anomaly"] is True
+    assert ready["status"] == "degraded" and ready["score_store"].startswith("unavailable")
+    assert machines.status_code == 503 and "score store" in machines.json()["detail"]
+    assert "vibrasense_score_store_dropped_total 1.0" in metrics
+
+
+def test_scores_are_recorded_in_the_configured_store(settings: Settings, scorer: BandEnergyScorer) -> None:
+    with TestClient(create_app(settings, scorer)) as client:
+        upload(client, faulty_clip(1), "fan-9")
+    reopened = ScoreStore(settings.score_store_url)
+    rows = reopened.history("fan-9")
+    reopened.close()
+    assert len(rows) == 1 and rows[0].is_anomaly and rows[0].model_version == "1"
+
+
+def test_dashboard_page_and_assets_are_served_without_external_links(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    script = client.get("/static/dashboard.js")
+    assert script.status_code == 200 and "/v1/dashboard" in script.text
+    for text in (page.text, script.text, client.get("/static/dashboard.css").text):
+        assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text
+
+
+def test_openapi_documents_both_body_forms(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    content = spec["paths"]["/v1/score"]["post"]["requestBody"]["content"]
+    assert set(content) == {"application/json", "multipart/form-data"}
+    assert "sample_rate" in content["application/json"]["schema"]["properties"]
+    assert client.get("/docs").status_code == 200
+    json.dumps(spec)
+
+
+def test_bearing_request_carries_a_diagnosis_section(client: TestClient) -> None:
+    response = upload(client, healthy_clip(1), "bearing-1", bearing="cwru-6205-de", shaft_hz="29.95")
+    assert response.status_code == 200
+    diagnosis = response.json()["diagnosis"]
+    assert isinstance(diagnosis, dict) and "available" in diagnosis
+    if not diagnosis["available"]:
+        assert "vibrasense.prognostics" in diagnosis["reason"]
+    bad = upload(client, healthy_clip(1), "bearing-1", shaft_hz="fast")
+    assert bad.status_code == 422 and bad.json()["field"] == "shaft_hz"

@@ -1,0 +1,118 @@
+"""The dashboard in a real headless Chromium: it lists machines and shows an alarm once one is scored."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from live_server import live_server
+from synthetic_machines import faulty_clip, fitted_scorer, healthy_clip, wav_bytes
+
+from vibrasense.config import Settings
+from vibrasense.serving.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    """Headless Chromium driven by selenium; skips (or fails where the browser is required) when absent."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        reason = f"{', '.join(missing)} absent: run scripts/install-system-deps.sh as root"
+        if os.environ.get("VIBRASENSE_REQUIRE_BROWSER", "") not in ("", "0"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
+
+
+def score(base: str, samples, machine: str) -> dict:
+    response = httpx.post(
+        f"{base}/v1/score",
+        files={"file": ("clip.wav", wav_bytes(samples), "audio/wav")},
+        data={"machine_id": machine},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+SNAPSHOT_JS = """
+const rows = [...document.querySelectorAll('#machines tbody tr')].map((row) => ({
+  id: row.dataset.machineId,
+  status: row.querySelector('.status').textContent,
+  points: row.querySelector('svg.chart polyline').getAttribute('points').trim().split(/\\s+/).length,
+  anomalyDots: row.querySelectorAll('circle.anomaly').length,
+}));
+const alarms = [...document.querySelectorAll('#alarms li')]
+  .map((li) => [li.dataset.machineId, li.textContent]);
+return {
+  rows, alarms,
+  noAlarmsShown: !document.getElementById('no-alarms').hidden,
+  model: document.getElementById('model').textContent,
+  connection: document.getElementById('connection').dataset.state,
+};
+"""
+
+
+def test_dashboard_lists_machines_and_shows_a_new_alarm(browser, settings: Settings) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def snapshot() -> dict:
+        # One script reads the whole page at once: the page re-renders on every poll.
+        return browser.execute_script(SNAPSHOT_JS)
+
+    def statuses() -> dict[str, str]:
+        return {row["id"]: row["status"] for row in snapshot()["rows"]}
+
+    with live_server(create_app(settings, fitted_scorer())) as base:
+        for seed in range(3):
+            assert score(base, healthy_clip(seed), "fan-1")["is_anomaly"] is False
+        assert score(base, healthy_clip(7), "pump-2")["is_anomaly"] is False
+        browser.get(f"{base}/?refresh=0.5")
+        wait = WebDriverWait(browser, 20)
+
+        wait.until(lambda _: statuses() == {"fan-1": "ok", "pump-2": "ok"})
+        page = snapshot()
+        assert page["noAlarmsShown"] and page["alarms"] == [] and page["connection"] == "ok"
+        assert {row["id"]: row["points"] for row in page["rows"]} == {"fan-1": 3, "pump-2": 1}
+        assert "band-energy-test v1" in page["model"]
+
+        verdict = score(base, faulty_clip(11), "pump-2")
+        assert verdict["is_anomaly"] is True
+        wait.until(lambda _: statuses().get("pump-2") == "alarm" and snapshot()["alarms"])
+        page = snapshot()
+        assert [machine for machine, _ in page["alarms"]] == ["pump-2"]
+        assert "above threshold" in page["alarms"][0][1] and not page["noAlarmsShown"]
+        rows = {row["id"]: row for row in page["rows"]}
+        assert rows["pump-2"]["anomalyDots"] == 1 and rows["pump-2"]["points"] == 2
+        assert rows["fan-1"]["status"] == "ok" and rows["fan-1"]["anomalyDots"] == 0
