@@ -151,7 +151,7 @@ def _read_table(source: str, sep: str, data: bytes | None = None) -> np.ndarray:
 def _read_mat(source: str, channel: int | str | None, sample_rate: float | None) -> Signal:
     try:
         variables = scipy.io.loadmat(io.BytesIO(read_bytes(source)))
-    except (ValueError, TypeError, OSError, NotImplementedError) as error:
+    except (ValueError, TypeError, OSError, NotImplementedError, IndexError, KeyError) as error:
         raise InputError(source, f"unreadable .mat file ({error})") from None
     signals = {
         name.rsplit("_", 2)[-2].upper(): np.asarray(value, dtype=np.float64).ravel()
@@ -186,18 +186,6 @@ def cwru_sample_rate(source: str) -> float:
     """CWRU files do not store their rate: 48 kHz for the normal baseline and ``48k`` folders, else 12 kHz."""
     lower = source.lower()
     return CWRU_NORMAL_RATE if "normal" in lower or "48k" in lower else CWRU_FAULT_RATE
-
-
-def cwru_rpm(source: str) -> float | None:
-    """Shaft speed stored in a CWRU file (``X<nnn>RPM``), if any."""
-    try:
-        variables = scipy.io.loadmat(io.BytesIO(read_bytes(source)), variable_names=None)
-    except (ValueError, TypeError, OSError, NotImplementedError):
-        return None
-    for name, value in variables.items():
-        if re.fullmatch(r"X\d+RPM", name):
-            return float(np.asarray(value).ravel()[0])
-    return None
 
 
 def _read_csv(source: str, channel: int | str | None, sample_rate: float | None) -> Signal:
