@@ -22,7 +22,7 @@ import pandas as pd
 
 from vibrasense.errors import InputError
 
-DEFAULT_FEATURES = ("vib_rms", "vib_peak", "vib_kurtosis", "rms", "max", "kurt", "mean_abs", "std")
+DEFAULT_FEATURES = ("vib_rms", "vib_peak", "rms", "max", "mean_abs")
 SCALE_PREFIXES = ("vib_rms", "vib_peak", "vib_band", "rms", "max", "std", "mean_abs", "energy")
 
 
