@@ -29,16 +29,15 @@ def _global_options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
 ) -> None:
     """Options every command shares."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     set_global_options(config=config, workdir=workdir)
 
 
 def _register_commands() -> None:
-    from vibrasense.cli import demo, features, serving
+    from vibrasense.cli import demo, features, prognostics, serving
 
     features.register(app)
+    prognostics.register(app)
     serving.register(app)
     demo.register(app)
 

@@ -47,9 +47,7 @@ def _extract(refs: list[RecordingRef], settings: Settings) -> BatchResult:
         try:
             signal = _read_checked(ref, settings)
             rows[ref.recording_id] = _record_row(ref, signal) | _vibration_row(ref, signal, settings)
-            audio[ref.recording_id] = resample(
-                signal.samples, signal.sample_rate, settings.signals.sample_rate
-            )
+            audio[ref.recording_id] = resample(signal.samples, signal.sample_rate, settings.signals.sample_rate)
         except InputError as error:
             result.skipped.append((ref.source, ref.recording_id, error.reason))
         except Exception as error:  # a reader or decoder failing in a way nobody foresaw: report, go on
@@ -98,9 +96,7 @@ def _vibration_row(ref: RecordingRef, signal: Signal, settings: Settings) -> dic
     )
 
 
-def _analyse_audio(
-    audio: dict[str, np.ndarray], settings: Settings
-) -> dict[str, tuple[np.ndarray, dict[str, float]]]:
+def _analyse_audio(audio: dict[str, np.ndarray], settings: Settings) -> dict[str, tuple[np.ndarray, dict[str, float]]]:
     """Log-mel and the 13 features; equal-length clips go through the vectorised batch path together."""
     by_length: dict[int, list[str]] = {}
     for recording_id, samples in audio.items():

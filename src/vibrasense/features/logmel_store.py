@@ -60,9 +60,7 @@ class LogMelStore:
         self.root = Path(root)
         index_path = self.root / INDEX_FILE
         if not index_path.is_file():
-            raise InputError(
-                self.root, f"no log-mel store here ({INDEX_FILE} missing); run `vibrasense features`"
-            )
+            raise InputError(self.root, f"no log-mel store here ({INDEX_FILE} missing); run `vibrasense features`")
         self.index = pd.read_parquet(index_path).set_index("recording_id")
         self._shards: dict[str, np.ndarray] = {}
 

@@ -103,8 +103,7 @@ def extract_features(
         log.info("%d recordings unchanged since the last run, %d to process", run.unchanged, len(pending))
 
     batches = [
-        pending[i : i + settings.features.batch_size]
-        for i in range(0, len(pending), settings.features.batch_size)
+        pending[i : i + settings.features.batch_size] for i in range(0, len(pending), settings.features.batch_size)
     ]
     with tqdm(
         total=len(pending), unit="rec", desc="features", disable=None if progress is None else not progress
@@ -202,9 +201,7 @@ def _write_part(out: Path, batch_number: int, result: BatchResult) -> None:
     name = f"{time.time_ns():x}-{batch_number:05d}-{hashlib.sha1('|'.join(ids).encode()).hexdigest()[:8]}"
     index = logmel_store.write_shard(out / LOGMEL_DIR, name, result.logmels)
     part = pd.DataFrame(result.rows)
-    part = part.merge(
-        index.rename(columns=lambda c: c if c == "recording_id" else f"_{c}"), on="recording_id"
-    )
+    part = part.merge(index.rename(columns=lambda c: c if c == "recording_id" else f"_{c}"), on="recording_id")
     partial = out / PARTS_DIR / f".part-{name}.parquet.partial"
     part.to_parquet(partial, index=False)
     os.replace(partial, out / PARTS_DIR / f"part-{name}.parquet")

@@ -54,9 +54,7 @@ def band_energies(x: np.ndarray, sample_rate: float, edges: list[float]) -> dict
     positions = np.searchsorted(freqs, edges, side="left")
     return {
         band_feature_name(low, high): float(cumulative[stop] - cumulative[start])
-        for (low, high), (start, stop) in zip(
-            itertools.pairwise(edges), itertools.pairwise(positions), strict=True
-        )
+        for (low, high), (start, stop) in zip(itertools.pairwise(edges), itertools.pairwise(positions), strict=True)
     }
 
 

@@ -1,11 +1,17 @@
 """Which defect a bearing has, from the physics of its envelope spectrum; needs no labels.
 
-A localised defect makes impacts at a characteristic rate, which appear in the envelope spectrum of the
-resonance band as a line at that rate and its harmonics: BPFO for the outer race; BPFI for the inner race,
-with sidebands at ± the shaft rate because the defect turns in and out of the load zone; 2·BSF for a rolling
-element, with sidebands at ± the cage rate (FTF); FTF itself for the cage. Each hypothesis is scored by how
-far its lines stand above the local noise floor of the spectrum; the strongest one above the detection level
-is the verdict, else "none".
+A localised defect makes impacts at a characteristic rate, which show in the squared-envelope spectrum of
+the band the impacts excite as a line at that rate and its harmonics: BPFO for the outer race; BPFI for the
+inner race, with sidebands at ± the shaft rate (the defect turns in and out of the load zone); 2·BSF for a
+rolling element (it strikes both races once per spin; BSF itself is often visible), with sidebands at ± the
+cage rate; FTF and its harmonics for the cage.
+
+The signal is first cepstrally prewhitened (spectrum divided by its magnitude), which removes the shaft and
+gear harmonics that would otherwise dominate, then enveloped in two views: the whole band, and the band of
+largest spectral kurtosis (``kurtogram_band``, a light kurtogram over a few STFT resolutions). Smith & Randall
+(2015) found this pair the most reliable on the CWRU data. Every hypothesis is scored in each view by how far
+its lines stand above the local floor of the spectrum; the verdict is the best hypothesis above the detection
+level, else "none".
 """
 
 from __future__ import annotations
@@ -13,18 +19,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.fft
+import scipy.signal
 
-from vibrasense.features.vibration import envelope_spectrum
-from vibrasense.signals.bearings import BearingGeometry, defect_frequencies
+from vibrasense.errors import InputError
+from vibrasense.signals.bearings import BearingGeometry, defect_frequencies, get_bearing
 
 DEFECTS = ("outer_race", "inner_race", "rolling_element", "cage")
-DETECTION_LEVEL = 6.0  # a line must stand this many times above the local floor to count
+DETECTION_LEVEL = 3.0  # a hypothesis must score this much (line amplitude over local floor, with support)
 HARMONICS = 3
+ENVELOPE_RESOLUTION_HZ = 0.5  # Welch segments of the squared envelope are 1 / this long
+MIN_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
 class Peak:
-    """One spectral line looked for: where it was expected, where it was found, how strong."""
+    """One spectral line looked for: where it was expected, where it was found, how far above the floor."""
 
     label: str
     expected_hz: float
@@ -53,29 +63,104 @@ class Diagnosis:
         }
 
 
-def diagnose(samples: np.ndarray, sample_rate: float, bearing: BearingGeometry, shaft_hz: float) -> Diagnosis:
-    """Name the likely defect of a bearing recording (outer race, inner race, rolling element, cage or none)."""
-    freqs, amplitudes = envelope_spectrum(samples, sample_rate)
-    lines = defect_frequencies(bearing, shaft_hz)
-    floor = _local_floor(freqs, amplitudes)
-    hypotheses = {
-        "outer_race": _evidence(freqs, amplitudes, floor, "BPFO", lines["bpfo"], None),
-        "inner_race": _evidence(freqs, amplitudes, floor, "BPFI", lines["bpfi"], shaft_hz),
-        "rolling_element": _evidence(freqs, amplitudes, floor, "2xBSF", 2 * lines["bsf"], lines["ftf"]),
-        "cage": _evidence(freqs, amplitudes, floor, "FTF", lines["ftf"], None),
-    }
-    scores = {name: _score(peaks) for name, peaks in hypotheses.items()}
-    best = max(scores, key=scores.get)  # type: ignore[arg-type]
-    if scores[best] < DETECTION_LEVEL:
-        margin = scores[best] / DETECTION_LEVEL
-        return Diagnosis("none", float(np.clip(1 - margin, 0.0, 1.0) * 0.5 + 0.5), scores)
-    ranked = sorted(scores.values(), reverse=True)
-    confidence = 1 - ranked[1] / ranked[0] if ranked[0] > 0 else 0.0
-    return Diagnosis(best, float(np.clip(0.5 + confidence / 2, 0.0, 1.0)), scores, hypotheses[best])
+def diagnose(
+    samples: np.ndarray,
+    sample_rate: float,
+    bearing: BearingGeometry | str,
+    shaft_hz: float | None = None,
+) -> Diagnosis:
+    """Name the likely defect of a bearing recording (outer race, inner race, rolling element, cage or none).
+
+    ``bearing`` is a geometry or a preset name; ``shaft_hz`` defaults to the preset's usual speed.
+    """
+    geometry = get_bearing(bearing) if isinstance(bearing, str) else bearing
+    if shaft_hz is None:
+        if not geometry.shaft_rpm:
+            raise InputError("shaft_hz", f"bearing {geometry.name} has no usual speed; give the shaft speed")
+        shaft_hz = geometry.shaft_rpm / 60.0
+    x = np.asarray(samples, dtype=np.float64).ravel()
+    if len(x) < MIN_SECONDS * sample_rate or not np.isfinite(x).all() or np.std(x) == 0:
+        raise InputError("samples", f"need at least {MIN_SECONDS} s of finite, non-constant samples")
+    lines = defect_frequencies(geometry, shaft_hz)
+    whitened = prewhiten(x)
+    nyquist = sample_rate / 2
+    views = {(0.0, nyquist): whitened, kurtogram_band(whitened, sample_rate): whitened}
+    best: tuple[float, str, dict[str, float], dict[str, list[Peak]], tuple[float, float]] | None = None
+    for band, signal in views.items():
+        freqs, spectrum = squared_envelope_spectrum(signal, sample_rate, band)
+        floor = local_floor(freqs, spectrum)
+        hypotheses = {
+            "outer_race": _evidence(freqs, spectrum, floor, "BPFO", lines["bpfo"], None),
+            "inner_race": _evidence(freqs, spectrum, floor, "BPFI", lines["bpfi"], shaft_hz),
+            "rolling_element": _evidence(freqs, spectrum, floor, "2xBSF", 2 * lines["bsf"], lines["ftf"]),
+            "cage": _evidence(freqs, spectrum, floor, "FTF", lines["ftf"], None),
+        }
+        scores = {name: _score(peaks) for name, peaks in hypotheses.items()}
+        top = max(scores.values())
+        if best is None or top > best[0]:
+            best = (top, max(scores, key=scores.__getitem__), scores, hypotheses, band)
+    assert best is not None
+    top, name, scores, hypotheses, band = best
+    band_hz = (round(band[0], 1), round(band[1], 1))
+    if top < DETECTION_LEVEL:
+        return Diagnosis("none", float(0.5 + 0.5 * (1 - top / DETECTION_LEVEL)), scores, [], band_hz)
+    runner_up = sorted(scores.values())[-2]
+    margin = 1 - runner_up / top
+    strength = 1 - DETECTION_LEVEL / top
+    confidence = float(np.clip(0.5 + 0.5 * min(margin, 1.0) * (0.5 + 0.5 * strength), 0.0, 1.0))
+    evidence = [peak for peak in hypotheses[name] if peak.snr >= DETECTION_LEVEL / 2]
+    return Diagnosis(name, confidence, scores, evidence, band_hz)
 
 
-def _local_floor(freqs: np.ndarray, amplitudes: np.ndarray, width_hz: float = 20.0) -> np.ndarray:
-    """Running median of the envelope spectrum: the level a line must rise above."""
+def prewhiten(x: np.ndarray) -> np.ndarray:
+    """Cepstral prewhitening: keep only the phase of the spectrum, which flattens every discrete line."""
+    spectrum = scipy.fft.rfft(x - x.mean())
+    magnitude = np.abs(spectrum)
+    return scipy.fft.irfft(spectrum / np.maximum(magnitude, 1e-12 * magnitude.max()), n=len(x))
+
+
+def kurtogram_band(x: np.ndarray, sample_rate: float) -> tuple[float, float]:
+    """The frequency band of largest spectral kurtosis over a few STFT resolutions (a light kurtogram).
+
+    Spectral kurtosis SK(f) = <|X(t,f)|⁴> / <|X(t,f)|²>² − 2 is zero for stationary noise and large where
+    transients (defect impacts) live; the band is centred on the best bin, two bins wide.
+    """
+    best_band, best_kurtosis = (0.0, sample_rate / 2), -np.inf
+    for nperseg in (16, 32, 64, 128, 256):
+        if nperseg * 8 > len(x):
+            continue
+        freqs, _, stft = scipy.signal.stft(x, sample_rate, nperseg=nperseg, noverlap=3 * nperseg // 4)
+        power = np.abs(stft) ** 2
+        kurtosis = (power**2).mean(axis=1) / np.maximum(power.mean(axis=1) ** 2, 1e-300) - 2
+        # the edges hold anti-alias roll-off, which prewhitening lifts into spurious kurtosis
+        kurtosis[(freqs < 0.02 * sample_rate) | (freqs > 0.45 * sample_rate)] = -np.inf
+        index = int(np.argmax(kurtosis))
+        if kurtosis[index] > best_kurtosis:
+            width = sample_rate / nperseg
+            low = max(freqs[index] - width, 0.0)
+            best_band, best_kurtosis = (low, min(low + 2 * width, sample_rate / 2)), kurtosis[index]
+    return float(best_band[0]), float(best_band[1])
+
+
+def squared_envelope_spectrum(
+    x: np.ndarray, sample_rate: float, band: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(frequencies, amplitude) of the squared envelope of ``x`` band-passed to ``band``, Welch-averaged."""
+    spectrum = scipy.fft.fft(x)
+    freqs = np.abs(scipy.fft.fftfreq(len(x), 1.0 / sample_rate))
+    keep = (freqs >= band[0]) & (freqs <= band[1]) & (scipy.fft.fftfreq(len(x)) >= 0)
+    analytic = np.zeros_like(spectrum)
+    analytic[keep] = 2 * spectrum[keep]
+    envelope = np.abs(scipy.fft.ifft(analytic)) ** 2
+    nperseg = min(len(x) // 4, int(sample_rate / ENVELOPE_RESOLUTION_HZ))  # at least ~7 averages
+    out_freqs, power = scipy.signal.welch(
+        envelope - envelope.mean(), sample_rate, nperseg=nperseg, noverlap=nperseg // 2, detrend=False
+    )
+    return out_freqs, np.sqrt(power)
+
+
+def local_floor(freqs: np.ndarray, amplitudes: np.ndarray, width_hz: float = 20.0) -> np.ndarray:
+    """Running median of the spectrum over ``width_hz`` (up to 1.5 kHz): the level a line must rise above."""
     step = freqs[1] - freqs[0]
     half = max(int(width_hz / step / 2), 2)
     limit = min(len(amplitudes), int(1_500 / step) + half)
@@ -83,18 +168,18 @@ def _local_floor(freqs: np.ndarray, amplitudes: np.ndarray, width_hz: float = 20
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
     floor = np.full(len(amplitudes), np.inf)
     floor[:limit] = np.median(windows, axis=1)[:limit]
-    return np.maximum(floor, 1e-12)
+    return np.maximum(floor, 1e-300)
 
 
-def _line(freqs: np.ndarray, amplitudes: np.ndarray, floor: np.ndarray, label: str, hz: float) -> Peak:
-    tolerance = max(2 * (freqs[1] - freqs[0]), 0.015 * hz)
+def find_line(freqs: np.ndarray, amplitudes: np.ndarray, floor: np.ndarray, label: str, hz: float) -> Peak:
+    """The strongest bin within slip tolerance (1 % or 1.5 bins) of ``hz``, as a multiple of the floor."""
+    tolerance = max(1.5 * (freqs[1] - freqs[0]), 0.01 * hz)
     near = np.flatnonzero(np.abs(freqs - hz) <= tolerance)
     if hz <= 0 or near.size == 0:
         return Peak(label, round(hz, 2), round(hz, 2), 0.0)
-    index = near[np.argmax(amplitudes[near])]
-    return Peak(
-        label, round(hz, 2), round(float(freqs[index]), 2), round(float(amplitudes[index] / floor[index]), 2)
-    )
+    ratio = amplitudes[near] / floor[near]
+    index = int(np.argmax(ratio))
+    return Peak(label, round(hz, 2), round(float(freqs[near[index]]), 2), round(float(ratio[index]), 2))
 
 
 def _evidence(
@@ -105,20 +190,29 @@ def _evidence(
     hz: float,
     sideband_hz: float | None,
 ) -> list[Peak]:
+    """The fundamental, its harmonics, and the sidebands around the fundamental and second harmonic."""
     peaks = [
-        _line(freqs, amplitudes, floor, f"{k}x{name}" if k > 1 else name, k * hz)
-        for k in range(1, HARMONICS + 1)
+        find_line(freqs, amplitudes, floor, f"{k}x{name}" if k > 1 else name, k * hz) for k in range(1, HARMONICS + 1)
     ]
     if sideband_hz:
-        peaks += [
-            _line(freqs, amplitudes, floor, f"{name}{sign}{sideband_hz:.1f}", hz + s * sideband_hz)
-            for sign, s in (("-", -1), ("+", 1))
-        ]
+        for k in (1, 2):
+            peaks += [
+                find_line(freqs, amplitudes, floor, f"{k}x{name}{sign}{sideband_hz:.1f}", k * hz + s * sideband_hz)
+                for sign, s in (("-", -1), ("+", 1))
+            ]
     return peaks
 
 
 def _score(peaks: list[Peak]) -> float:
-    """Strength of a hypothesis: its fundamental, helped by harmonics and sidebands that are really there."""
+    """Strength of a hypothesis: its fundamental with its strongest harmonic, helped by sidebands present.
+
+    The fundamental must stand out (harmonics of different defects coincide: 2·BPFI ≈ 3·BPFO on a 9-ball
+    bearing), and pairing it with a harmonic keeps a single stray line from naming a defect; each sideband
+    that stands out adds 10 %.
+    """
     fundamental = peaks[0].snr
-    support = [p.snr for p in peaks[1:] if p.snr >= DETECTION_LEVEL / 2]
-    return fundamental * (1 + 0.25 * len(support)) if fundamental >= DETECTION_LEVEL / 2 else fundamental
+    if fundamental < DETECTION_LEVEL / 2:
+        return fundamental
+    base = (fundamental + max(p.snr for p in peaks[1:HARMONICS])) / 2
+    sidebands = [p for p in peaks[HARMONICS:] if p.snr >= DETECTION_LEVEL / 2]
+    return base * (1 + 0.1 * len(sidebands))

@@ -60,25 +60,19 @@ def health_index(
     run = run.sort_values("event_timestamp").reset_index(drop=True)
     chosen = [f for f in (features or [f for f in DEFAULT_FEATURES if f in run.columns]) if f in run.columns]
     if not chosen:
-        raise InputError(
-            "<run>", f"none of the health features is in the table; columns are {list(run.columns)}"
-        )
+        raise InputError("<run>", f"none of the health features is in the table; columns are {list(run.columns)}")
     sensor_fault = _sensor_fault(run, chosen, settings)
     healthy = run.loc[~sensor_fault, chosen].apply(pd.to_numeric, errors="coerce")
     baseline_size = max(settings.min_baseline, int(settings.baseline_fraction * len(healthy)))
     if len(healthy) < baseline_size + settings.alarm_n:
-        raise InputError(
-            "<run>", f"{len(healthy)} usable snapshots; need at least {baseline_size + settings.alarm_n}"
-        )
+        raise InputError("<run>", f"{len(healthy)} usable snapshots; need at least {baseline_size + settings.alarm_n}")
     values = _transform(healthy)
     baseline = values.iloc[:baseline_size]
     spread = baseline.std().replace(0, np.nan)
     z = (values - baseline.mean()) / spread
     index = np.sqrt((z**2).mean(axis=1, skipna=True))
     smoothed = index.rolling(settings.smoothing, min_periods=1).median()
-    threshold = float(
-        smoothed.iloc[:baseline_size].quantile(settings.threshold_quantile) * settings.threshold_factor
-    )
+    threshold = float(smoothed.iloc[:baseline_size].quantile(settings.threshold_quantile) * settings.threshold_factor)
     above = smoothed > threshold
     alarm = above.rolling(settings.alarm_n, min_periods=settings.alarm_k).sum() >= settings.alarm_k
 

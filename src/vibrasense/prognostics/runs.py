@@ -30,9 +30,7 @@ def load_run(path: Path | str, settings: Settings) -> pd.DataFrame:
     """Snapshots under ``path`` as a feature table sorted by machine and time."""
     path = Path(path)
     if not path.exists():
-        raise InputError(
-            path, "does not exist; give a run folder or archive, or a per-snapshot feature table"
-        )
+        raise InputError(path, "does not exist; give a run folder or archive, or a per-snapshot feature table")
     if path.is_file() and path.suffix.lower() in TABLE_SUFFIXES and not path.name.startswith("acc_"):
         table = _read_table(path)
     else:
@@ -53,9 +51,7 @@ def _read_table(path: Path) -> pd.DataFrame:
         stamps = frame.iloc[:, 0]
         return pd.concat(
             [
-                pd.DataFrame(
-                    {"machine_id": c.replace(" ", ""), "event_timestamp": stamps, "mean_abs": frame[c]}
-                )
+                pd.DataFrame({"machine_id": c.replace(" ", ""), "event_timestamp": stamps, "mean_abs": frame[c]})
                 for c in bearings
             ],
             ignore_index=True,
@@ -94,7 +90,5 @@ def _featurise_recordings(path: Path, settings: Settings) -> pd.DataFrame:
 
 def numeric_features(table: pd.DataFrame) -> list[str]:
     """Feature columns usable for a health index: numeric, not all missing, not constant."""
-    candidates = table.drop(columns=["machine_id", "event_timestamp"], errors="ignore").select_dtypes(
-        "number"
-    )
+    candidates = table.drop(columns=["machine_id", "event_timestamp"], errors="ignore").select_dtypes("number")
     return [c for c in candidates if candidates[c].notna().any() and np.nanstd(candidates[c]) > 0]

@@ -51,9 +51,7 @@ def list_members(archive: Path) -> list[Member]:
                 ]
         with tarfile.open(archive) as tarred:
             return [
-                Member(
-                    archive, info.name, info.size, datetime.fromtimestamp(info.mtime, UTC), f"{info.mtime}"
-                )
+                Member(archive, info.name, info.size, datetime.fromtimestamp(info.mtime, UTC), f"{info.mtime}")
                 for info in tarred.getmembers()
                 if info.isfile()
             ]

@@ -50,9 +50,10 @@ PRESETS: dict[str, BearingGeometry] = {
     "cwru-6205-de": BearingGeometry("cwru-6205-de", 9, 0.3126, 1.537, 0.0, 1797.0),
     # IMS test rig, Rexnord ZA-2115 double-row roller bearing (inches), 2000 rpm.
     "ims-za2115": BearingGeometry("ims-za2115", 16, 0.331, 2.815, 15.17, 2000.0),
-    # FEMTO-ST PRONOSTIA test bearing (mm): 13 balls of 3.5 mm; races 29.1 and 20.1 mm give pitch 24.6 mm.
-    # Shaft speed depends on the operating condition (1800 / 1650 / 1500 rpm), see FEMTO_CONDITION_RPM.
-    "femto": BearingGeometry("femto", 13, 3.5, 24.6, 0.0, 1800.0),
+    # FEMTO-ST PRONOSTIA test bearing (mm), as the IEEE PHM 2012 challenge literature describes it: 13 balls
+    # of 3.5 mm, outer race 29.1 mm, inner race 22.1 mm, so pitch (29.1 + 22.1) / 2 = 25.6 mm, contact angle
+    # 0. BPFO ~ 5.61 x shaft. Shaft speed depends on the operating condition, see FEMTO_CONDITION_RPM.
+    "femto": BearingGeometry("femto", 13, 3.5, 25.6, 0.0, 1800.0),
 }
 
 FEMTO_CONDITION_RPM = {"1": 1800.0, "2": 1650.0, "3": 1500.0}
@@ -64,14 +65,11 @@ def get_bearing(name: str) -> BearingGeometry:
         return PRESETS[name]
     except KeyError:
         raise ConfigError(
-            f"features.vibration.bearing: unknown bearing preset {name!r}; "
-            f"presets are {sorted(PRESETS)} or 'auto'"
+            f"features.vibration.bearing: unknown bearing preset {name!r}; presets are {sorted(PRESETS)} or 'auto'"
         ) from None
 
 
-def resolve_bearing(
-    settings: VibrationSettings, ref: RecordingRef
-) -> tuple[BearingGeometry | None, float | None]:
+def resolve_bearing(settings: VibrationSettings, ref: RecordingRef) -> tuple[BearingGeometry | None, float | None]:
     """The bearing and shaft speed (Hz) for a recording: configuration first, then what its layout says.
 
     Returns (None, None) when neither says which bearing it is (audio clips, plain files): the envelope

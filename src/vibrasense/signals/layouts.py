@@ -60,9 +60,7 @@ def discover(path: Path | str) -> list[RecordingRef]:
     """Every recording under ``path`` (folder, archive or single file), ordered by machine, time and id."""
     path = Path(path)
     if not path.exists():
-        raise InputError(
-            path, "does not exist; give a folder, an archive (.zip, .tar.gz) or a recording file"
-        )
+        raise InputError(path, "does not exist; give a folder, an archive (.zip, .tar.gz) or a recording file")
     entries = list(_walk(path))
     refs: list[RecordingRef] = []
     unmatched = 0
@@ -189,12 +187,7 @@ def _dcase2021(entry: Entry) -> RecordingRef | None:
 
 def _dcase2020(entry: Entry) -> RecordingRef | None:
     match = DCASE2020.match(entry.stem)
-    if (
-        not _is_audio(entry)
-        or not match
-        or len(entry.folders) < 2
-        or entry.folders[-1] not in ("train", "test")
-    ):
+    if not _is_audio(entry) or not match or len(entry.folders) < 2 or entry.folders[-1] not in ("train", "test"):
         return None
     label, machine_number, _ = match.groups()
     machine_type, split = entry.folders[-2], entry.folders[-1]
@@ -215,9 +208,7 @@ def _mimii(entry: Entry) -> RecordingRef | None:
     if not re.fullmatch(r"id_\d+", folders[-2]):
         return None
     machine_type, machine = folders[-3], folders[-2]
-    snr = (
-        folders[-4] if len(folders) >= 4 and re.fullmatch(r"-?\d+_?dB", folders[-4], re.IGNORECASE) else None
-    )
+    snr = folders[-4] if len(folders) >= 4 and re.fullmatch(r"-?\d+_?dB", folders[-4], re.IGNORECASE) else None
     label = "anomaly" if folders[-1] == "abnormal" else "normal"
     prefix = f"{snr}_" if snr else ""
     return _audio_ref(

@@ -81,9 +81,7 @@ def _checked(source: str, samples: np.ndarray, rate: float, channels: int) -> Si
     return Signal(samples=samples, sample_rate=float(rate), channels=channels)
 
 
-def _column(
-    source: str, table: np.ndarray, channel: int | str | None, names: tuple[str, ...] = ()
-) -> np.ndarray:
+def _column(source: str, table: np.ndarray, channel: int | str | None, names: tuple[str, ...] = ()) -> np.ndarray:
     """One column of a (samples, channels) table, chosen by index or by name."""
     count = table.shape[1]
     if channel is None:
@@ -91,16 +89,12 @@ def _column(
     elif isinstance(channel, str) and not channel.lstrip("-").isdigit():
         upper = [n.upper() for n in names]
         if channel.upper() not in upper:
-            raise InputError(
-                source, f"channel {channel!r} does not exist; channels are {list(names) or count}"
-            )
+            raise InputError(source, f"channel {channel!r} does not exist; channels are {list(names) or count}")
         index = upper.index(channel.upper())
     else:
         index = int(channel)
     if not 0 <= index < count:
-        raise InputError(
-            source, f"channel {channel} does not exist; the file has {count} channel(s): 0..{count - 1}"
-        )
+        raise InputError(source, f"channel {channel} does not exist; the file has {count} channel(s): 0..{count - 1}")
     return table[:, index]
 
 
@@ -132,9 +126,7 @@ def _read_femto(source: str, channel: int | str | None, sample_rate: float | Non
             source,
             f"a FEMTO snapshot has 6 columns (h, min, s, µs, horizontal, vertical), found {table.shape[1]}",
         )
-    return _checked(
-        source, _column(source, table[:, 4:], channel, FEMTO_CHANNELS), sample_rate or FEMTO_RATE, 2
-    )
+    return _checked(source, _column(source, table[:, 4:], channel, FEMTO_CHANNELS), sample_rate or FEMTO_RATE, 2)
 
 
 def _read_table(source: str, sep: str, data: bytes | None = None) -> np.ndarray:
@@ -204,9 +196,7 @@ def _read_npy(source: str, channel: int | str | None, sample_rate: float | None)
         raise InputError(source, f"not a readable .npy array ({error})") from None
     if array.ndim not in (1, 2) or array.dtype.kind not in "fiu":
         raise InputError(source, f"expected a 1-D or 2-D numeric array, got {array.ndim}-D {array.dtype}")
-    table = (
-        array.reshape(-1, 1) if array.ndim == 1 else (array.T if array.shape[0] < array.shape[1] else array)
-    )
+    table = array.reshape(-1, 1) if array.ndim == 1 else (array.T if array.shape[0] < array.shape[1] else array)
     return _checked(source, _column(source, table, channel), sample_rate, table.shape[1])
 
 

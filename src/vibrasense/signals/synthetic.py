@@ -62,12 +62,7 @@ def machine_sound(
     shaft = profile["shaft_hz"] * (1 + rng.normal(0, 0.003))
     x = np.zeros(n)
     for harmonic in range(1, 9):
-        x += (
-            0.5
-            * profile["tone"]
-            / harmonic
-            * np.sin(2 * np.pi * harmonic * shaft * t + rng.uniform(0, 2 * np.pi))
-        )
+        x += 0.5 * profile["tone"] / harmonic * np.sin(2 * np.pi * harmonic * shaft * t + rng.uniform(0, 2 * np.pi))
     blade = shaft * profile["blades"]
     blade_level = profile["tone"] * (0.4 if anomaly == "clogging" else 1.0)
     for harmonic in range(1, 4):
@@ -85,20 +80,14 @@ def machine_sound(
         x += (
             0.6
             * profile["tone"]
-            * _impacts(
-                n, sample_rate, defect_frequencies(bearing, shaft)["bpfo"], profile["resonance_hz"], rng
-            )
+            * _impacts(n, sample_rate, defect_frequencies(bearing, shaft)["bpfo"], profile["resonance_hz"], rng)
         )
     elif anomaly == "rubbing":
         bursts = (np.sin(2 * np.pi * shaft * t) > 0.95).astype(float)
         carrier = rng.standard_normal(n)
         b, a = scipy.signal.butter(4, [4000, 6500], btype="band", fs=sample_rate)
         x += 0.5 * profile["tone"] * bursts * scipy.signal.lfilter(b, a, carrier)
-    return (
-        (0.5 * x / max(np.abs(x).max(), 1e-9)).astype(np.float32)
-        if np.abs(x).max() > 1
-        else x.astype(np.float32)
-    )
+    return (0.5 * x / max(np.abs(x).max(), 1e-9)).astype(np.float32) if np.abs(x).max() > 1 else x.astype(np.float32)
 
 
 def _impacts(
@@ -189,9 +178,7 @@ def run_to_failure_severity(n_snapshots: int, onset_fraction: float = 0.6, seed:
     """Defect severity per snapshot: zero until onset, then exponential growth to failure."""
     rng = np.random.default_rng(seed)
     life = np.arange(n_snapshots) / max(n_snapshots - 1, 1)
-    growth = np.where(
-        life < onset_fraction, 0.0, np.expm1(5.0 * (life - onset_fraction) / (1 - onset_fraction))
-    )
+    growth = np.where(life < onset_fraction, 0.0, np.expm1(5.0 * (life - onset_fraction) / (1 - onset_fraction)))
     return growth * (1 + 0.05 * rng.standard_normal(n_snapshots)).clip(0.5)
 
 
