@@ -67,7 +67,8 @@ def ims_alarms(data: Path) -> None:
     first = alarms["Bearing1"]
     quiet = all(v is None or (first is not None and v > first) for k, v in alarms.items() if k != "Bearing1")
     print(
-        f"bearing 1 alarm in 530-550: {first is not None and 530 <= first <= 550}; bearings 2-4 quiet before it: {quiet}"
+        f"bearing 1 alarm in files 530-550: {first is not None and 530 <= first <= 550}; "
+        f"bearings 2-4 quiet before it: {quiet}"
     )
 
 
