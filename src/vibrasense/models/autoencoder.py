@@ -1,0 +1,227 @@
+"""What the two autoencoders share: normalisation, windowing, Lightning training, scoring, state on disk.
+
+Input ``X`` is a sequence of log-mel spectrograms (frames, n_mels), typically lazy memory-mapped views of
+the log-mel store: windows are sliced one batch at a time, never all stacked in RAM. The anomaly score of
+a recording is the mean reconstruction MSE over its windows, after per-band standardisation with the mean
+and standard deviation of the training frames.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from vibrasense.errors import ModelError
+from vibrasense.models.base import Detector
+from vibrasense.models.windows import take_window, window_offsets
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "weights.pt"
+STATE_FILE = "normalisation.json"
+SCORE_BATCH = 256
+
+
+class AutoencoderDetector(Detector):
+    """Base of the log-mel autoencoders; subclasses define the window, the torch module and its input shape."""
+
+    input_kind = "logmel"
+
+    def __init__(
+        self,
+        z_dim: int,
+        learning_rate: float = 1e-3,
+        max_epochs: int = 30,
+        batch_size: int = 64,
+        validation_fraction: float = 0.1,
+        early_stopping_patience: int = 5,
+        accelerator: str = "auto",
+        seed: int = 42,
+        threshold_method: str = "percentile",
+        threshold_percentile: float = 95.0,
+    ) -> None:
+        super().__init__(threshold_method, threshold_percentile)
+        self.z_dim = z_dim
+        self.learning_rate = learning_rate
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.validation_fraction = validation_fraction
+        self.early_stopping_patience = early_stopping_patience
+        self.accelerator = accelerator
+        self.seed = seed
+
+    # -- what each autoencoder defines -------------------------------------------------------------
+
+    @property
+    def window(self) -> int:
+        """Frames per window."""
+        raise NotImplementedError
+
+    @property
+    def train_hop(self) -> int:
+        """Frames between training windows."""
+        raise NotImplementedError
+
+    @property
+    def score_hop(self) -> int:
+        """Frames between scored windows."""
+        return self.train_hop
+
+    def build_module(self, n_mels: int) -> nn.Module:
+        """The torch module (inference)."""
+        raise NotImplementedError
+
+    def build_lightning(self, n_mels: int) -> Any:
+        """The Lightning module wrapping a new torch module (training)."""
+        raise NotImplementedError
+
+    def to_input(self, windows: np.ndarray) -> np.ndarray:
+        """Normalised windows (batch, window, n_mels) shaped as the module's input."""
+        raise NotImplementedError
+
+    # -- fitting ---------------------------------------------------------------------------------------
+
+    def _fit(self, X: Sequence[np.ndarray], checkpoint_dir: Path | str | None = None, **_: Any) -> None:
+        import lightning
+
+        from vibrasense.models.lightning_autoencoder import LossHistory
+        from vibrasense.training.datamodule import LogMelDataModule
+
+        lightning.seed_everything(self.seed, verbose=False)
+        n_mels = _check_logmel(X, self.name)
+        self.n_mels_ = n_mels
+        self.mean_, self.std_ = _band_statistics(X)
+        train_ids, val_ids = _split_validation(len(X), self.validation_fraction, self.seed)
+        data = LogMelDataModule(
+            X, train_ids, val_ids, self.window, self.train_hop, self.prepare, self.batch_size, self.seed
+        )
+        model = self.build_lightning(n_mels)
+        history = LossHistory()
+        monitor = "val_loss" if len(val_ids) else "train_loss"
+        with tempfile.TemporaryDirectory() as scratch:
+            checkpoints = Path(checkpoint_dir) if checkpoint_dir else Path(scratch)
+            best = lightning.pytorch.callbacks.ModelCheckpoint(
+                dirpath=checkpoints, filename=f"{self.name}-{{epoch}}", monitor=monitor, mode="min", save_top_k=1
+            )
+            trainer = lightning.Trainer(
+                max_epochs=self.max_epochs,
+                accelerator=self.accelerator,
+                devices=1,
+                callbacks=[
+                    lightning.pytorch.callbacks.EarlyStopping(
+                        monitor=monitor, patience=self.early_stopping_patience, mode="min"
+                    ),
+                    best,
+                    history,
+                ],
+                logger=False,
+                enable_progress_bar=log.isEnabledFor(logging.INFO) and _interactive(),
+                enable_model_summary=False,
+                num_sanity_val_steps=0,
+                deterministic="warn",
+            )
+            trainer.fit(model, datamodule=data)
+            if best.best_model_path:
+                state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+                model.load_state_dict(state)
+            self.best_checkpoint_ = best.best_model_path if checkpoint_dir else None
+        self.history_ = history.epochs
+        self.epochs_trained_ = len(history.epochs)
+        self.module_ = model.model.to("cpu").eval()
+
+    def prepare(self, windows: np.ndarray) -> np.ndarray:
+        """Standardise raw windows (batch, window, n_mels) and shape them for the module."""
+        return self.to_input((windows - self.mean_) / self.std_)
+
+    # -- scoring ---------------------------------------------------------------------------------------
+
+    def _score(self, X: Sequence[np.ndarray]) -> np.ndarray:
+        return np.array([self.score_one(spectrogram) for spectrogram in X], dtype=np.float64)
+
+    def score_one(self, spectrogram: np.ndarray) -> float:
+        """Mean reconstruction MSE over the windows of one spectrogram (frames, n_mels)."""
+        self._check_fitted()
+        if spectrogram.ndim != 2 or spectrogram.shape[1] != self.n_mels_ or spectrogram.shape[0] == 0:
+            raise ModelError(
+                f"{self.name}: expected a log-mel spectrogram (frames, {self.n_mels_}); got {spectrogram.shape}"
+            )
+        offsets = window_offsets(spectrogram.shape[0], self.window, self.score_hop)
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for start in range(0, len(offsets), SCORE_BATCH):
+                chunk = offsets[start : start + SCORE_BATCH]
+                windows = np.stack([take_window(spectrogram, int(o), self.window) for o in chunk])
+                batch = torch.from_numpy(self.prepare(windows))
+                errors = ((self.module_(batch) - batch) ** 2).flatten(1).mean(dim=1)
+                total += float(errors.sum())
+                count += len(chunk)
+        return total / count
+
+    # -- persistence -----------------------------------------------------------------------------------
+
+    def _save_state(self, directory: Path) -> None:
+        torch.save(self.module_.state_dict(), directory / WEIGHTS_FILE)
+        state = {
+            "n_mels": self.n_mels_,
+            "mean": self.mean_.tolist(),
+            "std": self.std_.tolist(),
+            "history": self.history_,
+        }
+        (directory / STATE_FILE).write_text(json.dumps(state))
+
+    def _load_state(self, directory: Path) -> None:
+        state = json.loads((directory / STATE_FILE).read_text())
+        self.n_mels_ = int(state["n_mels"])
+        self.mean_ = np.asarray(state["mean"], dtype=np.float32)
+        self.std_ = np.asarray(state["std"], dtype=np.float32)
+        self.history_ = state.get("history", [])
+        self.epochs_trained_ = len(self.history_)
+        module = self.build_module(self.n_mels_)
+        module.load_state_dict(torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+        self.module_ = module.eval()
+
+
+def _check_logmel(X: Sequence[np.ndarray], name: str) -> int:
+    shapes = {np.shape(x)[1] if np.ndim(x) == 2 else None for x in X}
+    if None in shapes or len(shapes) != 1:
+        raise ModelError(
+            f"{name}: needs log-mel spectrograms (frames, n_mels) with one n_mels; got n_mels {shapes} "
+            "(pass the log-mel store of `vibrasense features`)"
+        )
+    if any(len(x) == 0 for x in X):
+        raise ModelError(f"{name}: a training spectrogram has no frames; re-run `vibrasense features`")
+    return int(shapes.pop())
+
+
+def _band_statistics(X: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean and standard deviation over every training frame, streamed one recording at a time."""
+    total = sq = None
+    count = 0
+    for spectrogram in X:
+        frames = np.asarray(spectrogram, dtype=np.float64)
+        total = frames.sum(0) if total is None else total + frames.sum(0)
+        sq = (frames**2).sum(0) if sq is None else sq + (frames**2).sum(0)
+        count += len(frames)
+    mean = total / count
+    std = np.sqrt(np.maximum(sq / count - mean**2, 0.0))
+    return mean.astype(np.float32), np.maximum(std, 1e-3).astype(np.float32)
+
+
+def _split_validation(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Recordings for training and for validation (held-out normal recordings; none when n < 2)."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = min(n - 1, max(1, round(n * fraction))) if n >= 2 else 0
+    return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+
+
+def _interactive() -> bool:
+    return sys.stderr.isatty()

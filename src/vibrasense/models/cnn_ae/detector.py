@@ -1,0 +1,40 @@
+"""``cnn-ae``: convolutional autoencoder on log-mel patches (batch, 1, n_mels, patch_frames)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vibrasense.models.autoencoder import AutoencoderDetector
+from vibrasense.models.cnn_ae.torch_model import CnnAutoencoder
+
+
+class CnnAEDetector(AutoencoderDetector):
+    """Scores a recording by the mean reconstruction MSE of its non-overlapping ``patch_frames`` patches."""
+
+    name = "cnn-ae"
+
+    def __init__(self, z_dim: int = 40, patch_frames: int = 32, **kwargs: Any) -> None:
+        super().__init__(z_dim=z_dim, **kwargs)
+        self.patch_frames = patch_frames
+
+    @property
+    def window(self) -> int:
+        return self.patch_frames
+
+    @property
+    def train_hop(self) -> int:
+        return self.patch_frames
+
+    def build_module(self, n_mels: int) -> CnnAutoencoder:
+        return CnnAutoencoder(n_mels, self.patch_frames, self.z_dim)
+
+    def build_lightning(self, n_mels: int) -> Any:
+        from vibrasense.models.cnn_ae.lightning_model import CnnAELightning
+
+        return CnnAELightning(n_mels, self.patch_frames, self.z_dim, self.learning_rate)
+
+    def to_input(self, windows: np.ndarray) -> np.ndarray:
+        # (batch, frames, mels) -> (batch, 1, mels, frames): mel bands are the image height
+        return np.ascontiguousarray(windows.transpose(0, 2, 1)[:, None], dtype=np.float32)

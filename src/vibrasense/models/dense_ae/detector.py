@@ -1,0 +1,45 @@
+"""``dense-ae``: the DCASE 2020 Task 2 baseline, a dense autoencoder on 5-frame log-mel context vectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vibrasense.models.autoencoder import AutoencoderDetector
+from vibrasense.models.dense_ae.torch_model import DenseAutoencoder
+
+
+class DenseAEDetector(AutoencoderDetector):
+    """Scores a clip by the mean MSE over all its context vectors (n_mels x ``context_frames``, hop 1)."""
+
+    name = "dense-ae"
+
+    def __init__(self, z_dim: int = 8, context_frames: int = 5, train_hop_frames: int = 1, **kwargs: Any) -> None:
+        super().__init__(z_dim=z_dim, **kwargs)
+        self.context_frames = context_frames
+        self.train_hop_frames = train_hop_frames
+
+    @property
+    def window(self) -> int:
+        return self.context_frames
+
+    @property
+    def train_hop(self) -> int:
+        return self.train_hop_frames
+
+    @property
+    def score_hop(self) -> int:
+        return 1
+
+    def build_module(self, n_mels: int) -> DenseAutoencoder:
+        return DenseAutoencoder(n_mels * self.context_frames, z_dim=self.z_dim)
+
+    def build_lightning(self, n_mels: int) -> Any:
+        from vibrasense.models.dense_ae.lightning_model import DenseAELightning
+
+        return DenseAELightning(n_mels * self.context_frames, self.z_dim, self.learning_rate)
+
+    def to_input(self, windows: np.ndarray) -> np.ndarray:
+        # frames concatenated one after another, as the baseline's vector of 5 x 128 = 640 values
+        return np.ascontiguousarray(windows.reshape(len(windows), -1), dtype=np.float32)

@@ -1,0 +1,134 @@
+"""What the scikit-learn detectors share: feature columns in, a scaled Pipeline, joblib on disk.
+
+Columns that are all NaN or constant on the training data carry no information (and break scaling); they
+are dropped at fit and remembered, so scoring selects the same columns. Remaining NaNs are imputed with
+the training median.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from vibrasense.errors import ModelError
+from vibrasense.models.base import Detector
+from vibrasense.signals.records import RECORD_COLUMNS
+
+PIPELINE_FILE = "pipeline.joblib"
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """Numeric feature columns of a features table: everything but the record metadata and private ones."""
+    return [
+        c
+        for c in frame.columns
+        if c not in RECORD_COLUMNS and not str(c).startswith("_") and pd.api.types.is_numeric_dtype(frame[c])
+    ]
+
+
+class TabularDetector(Detector):
+    """A scikit-learn estimator on feature columns, behind imputation and standard scaling."""
+
+    input_kind = "tabular"
+
+    def _make_estimator(self) -> Any:
+        raise NotImplementedError
+
+    def _raw_scores(self, estimator: Any, Xt: np.ndarray) -> np.ndarray:
+        """Anomaly scores (higher = more anomalous) of imputed, scaled rows."""
+        return -estimator.score_samples(Xt)
+
+    def _fit(self, X: Any, **fit_options: Any) -> None:
+        values, columns = self._as_matrix(X, fitting=True)
+        finite = np.where(np.isfinite(values), values, np.nan)
+        all_nan = np.isnan(finite).all(axis=0)
+        with np.errstate(invalid="ignore"):
+            spread = np.nanmax(np.where(all_nan, 0.0, finite), axis=0) - np.nanmin(
+                np.where(all_nan, 0.0, finite), axis=0
+            )
+        constant = ~all_nan & (spread == 0)
+        keep = ~(all_nan | constant)
+        self.columns_ = columns
+        self.dropped_columns_ = {
+            c: ("all NaN" if all_nan[i] else "constant") for i, c in enumerate(columns) if not keep[i]
+        }
+        if not keep.any():
+            raise ModelError(
+                f"{self.name}: every feature column is empty or constant on the normal training data "
+                f"({', '.join(f'{c} ({why})' for c, why in self.dropped_columns_.items()) or 'no columns'}); "
+                "check the features stage output (vibrasense features) or choose columns that vary"
+            )
+        self.kept_columns_ = [c for i, c in enumerate(columns) if keep[i]]
+        self._keep_index = np.flatnonzero(keep)
+        self.pipeline_ = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="median")),
+                ("scale", StandardScaler()),
+                ("detector", self._make_estimator()),
+            ]
+        )
+        self.pipeline_.fit(finite[:, self._keep_index])
+
+    def _score(self, X: Any) -> np.ndarray:
+        Xt = self.transform(X)
+        return np.asarray(self._raw_scores(self.pipeline_[-1], Xt), dtype=np.float64)
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Rows reduced to the kept columns, imputed and scaled as at fit."""
+        values = self.select(X)
+        return self.pipeline_[:-1].transform(values)
+
+    def select(self, X: Any) -> np.ndarray:
+        """Rows as a float matrix of the kept columns (by name for a DataFrame, by position for arrays)."""
+        if isinstance(X, pd.DataFrame):
+            missing = [c for c in self.kept_columns_ if c not in X.columns]
+            if missing:
+                raise ModelError(f"{self.name}: input lacks the feature columns {missing} it was trained on")
+            values = X[self.kept_columns_].to_numpy(dtype=np.float64)
+        else:
+            values = np.atleast_2d(np.asarray(X, dtype=np.float64))
+            if values.shape[1] == len(self.columns_):
+                values = values[:, self._keep_index]
+            elif values.shape[1] != len(self.kept_columns_):
+                raise ModelError(
+                    f"{self.name}: input has {values.shape[1]} columns; expected {len(self.columns_)} "
+                    f"(as at fit) or {len(self.kept_columns_)} (the kept ones)"
+                )
+        return np.where(np.isfinite(values), values, np.nan)
+
+    def _as_matrix(self, X: Any, fitting: bool) -> tuple[np.ndarray, list[str]]:
+        if isinstance(X, pd.DataFrame):
+            columns = feature_columns(X)
+            if not columns:
+                raise ModelError(f"{self.name}: the table has no numeric feature columns; got {list(X.columns)}")
+            return X[columns].to_numpy(dtype=np.float64), columns
+        values = np.asarray(X, dtype=np.float64)
+        if values.ndim != 2:
+            raise ModelError(f"{self.name}: tabular input must be 2-D (recordings, features); got {values.shape}")
+        return values, [f"x{i}" for i in range(values.shape[1])]
+
+    def _save_state(self, directory: Path) -> None:
+        joblib.dump(
+            {
+                "pipeline": self.pipeline_,
+                "columns": self.columns_,
+                "kept_columns": self.kept_columns_,
+                "dropped_columns": self.dropped_columns_,
+            },
+            directory / PIPELINE_FILE,
+        )
+
+    def _load_state(self, directory: Path) -> None:
+        state = joblib.load(directory / PIPELINE_FILE)
+        self.pipeline_ = state["pipeline"]
+        self.columns_ = state["columns"]
+        self.kept_columns_ = state["kept_columns"]
+        self.dropped_columns_ = state["dropped_columns"]
+        self._keep_index = np.array([self.columns_.index(c) for c in self.kept_columns_], dtype=np.int64)

@@ -1,0 +1,167 @@
+"""What a training run learns from and is evaluated on, read from the features stage's output.
+
+Training recordings are the normal ones of the ``train`` split. Test recordings are the labelled ones
+(normal or anomaly) of the ``test`` split. Where the layout gives no split (MIMII, CWRU folders), a seeded
+30 % of each machine's normal recordings is held out for test together with every anomaly; the run
+records which rule was used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vibrasense.config import Settings
+from vibrasense.errors import InputError, ModelError, VibrasenseError
+from vibrasense.features.logmel_store import LogMelStore
+from vibrasense.features.pipeline import LOGMEL_DIR, read_features
+from vibrasense.models.base import Detector
+from vibrasense.models.tabular import feature_columns
+
+log = logging.getLogger(__name__)
+
+HOLDOUT_FRACTION = 0.3
+FEATURE_SERVICE = "detector_features"
+NO_FEATURE_SERVICE = "features.parquet"
+
+
+class Spectrograms(Sequence[np.ndarray]):
+    """Lazy log-mel spectrograms of chosen recordings: each item is a memory-mapped view, read on use."""
+
+    def __init__(self, store: LogMelStore, recording_ids: Sequence[str]) -> None:
+        self.store = store
+        self.recording_ids = list(recording_ids)
+
+    def __len__(self) -> int:
+        return len(self.recording_ids)
+
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
+        return self.store[self.recording_ids[index]]
+
+
+@dataclass
+class TrainingData:
+    """Normal training rows, labelled test rows, the log-mel store, and how they were chosen."""
+
+    features_dir: Path
+    train: pd.DataFrame
+    test: pd.DataFrame
+    split_rule: str
+    feature_service: str
+    logmel: LogMelStore | None
+
+    @property
+    def data_hash(self) -> str:
+        """SHA-256 (first 16 hex digits) of the recordings and feature values used, train and test."""
+        digest = hashlib.sha256()
+        for frame in (self.train, self.test):
+            hashed = pd.util.hash_pandas_object(frame.drop(columns=["event_timestamp"], errors="ignore"), index=False)
+            digest.update(hashed.to_numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    @property
+    def labelled_test(self) -> bool:
+        """Whether there is any labelled test recording."""
+        return len(self.test) > 0
+
+    def inputs(self, detector: Detector | str, rows: pd.DataFrame) -> Any:
+        """What ``detector`` consumes for ``rows``: lazy spectrograms or the feature columns."""
+        kind = detector if isinstance(detector, str) else detector.input_kind
+        if kind == "logmel":
+            if self.logmel is None:
+                raise ModelError(
+                    f"{self.features_dir}: no log-mel store ({LOGMEL_DIR}/) for an autoencoder; "
+                    "re-run `vibrasense features` on audio recordings"
+                )
+            missing = [r for r in rows["recording_id"] if r not in self.logmel]
+            if missing:
+                raise ModelError(
+                    f"{self.features_dir / LOGMEL_DIR}: {len(missing)} recordings lack a log-mel spectrogram "
+                    f"(first: {missing[0]}); re-run `vibrasense features`"
+                )
+            return Spectrograms(self.logmel, rows["recording_id"].tolist())
+        return rows[feature_columns(rows)]
+
+
+def anomaly_labels(rows: pd.DataFrame) -> np.ndarray:
+    """1 for anomaly, 0 for normal."""
+    return (rows["label"] == "anomaly").to_numpy(dtype=np.int64)
+
+
+def load_training_data(settings: Settings, features_dir: Path | str) -> TrainingData:
+    """Read ``features_dir`` (the output of ``vibrasense features``) and split it; see the module docstring."""
+    folder = Path(features_dir)
+    table, service = _feature_table(settings, folder)
+    if table.empty:
+        raise ModelError(f"{folder}: the feature table is empty; run `vibrasense features <recordings> --out {folder}`")
+    train, test, rule = split_recordings(table, settings.training.seed)
+    if train.empty:
+        raise ModelError(
+            f"{folder}: no normal training recordings (split 'train', label 'normal', or normal recordings of a "
+            f"layout without splits); found labels {sorted(table['label'].unique())} and splits "
+            f"{sorted(table['split'].unique())}. Add normal recordings and re-run `vibrasense features`"
+        )
+    logmel = None
+    if (folder / LOGMEL_DIR).is_dir():
+        try:
+            logmel = LogMelStore(folder / LOGMEL_DIR)
+        except InputError as error:
+            log.warning("log-mel store unusable: %s", error)
+    log.info("%d training and %d test recordings (%s)", len(train), len(test), rule)
+    return TrainingData(folder, train, test, rule, service, logmel)
+
+
+def split_recordings(table: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(normal training rows, labelled test rows, the rule used)."""
+    if (table["split"] == "train").any():
+        train = table[(table["split"] == "train") & (table["label"] != "anomaly")]
+        test = table[(table["split"] == "test") & table["label"].isin(["normal", "anomaly"])]
+        rule = "layout splits: train = normal recordings of split 'train'; test = labelled recordings of split 'test'"
+        return train.reset_index(drop=True), test.reset_index(drop=True), rule
+    normal = table[table["label"] == "normal"]
+    rng = np.random.default_rng(seed)
+    held: list[int] = []
+    for _, group in normal.groupby("machine_id", sort=True):
+        order = rng.permutation(group.index.to_numpy())
+        n_test = round(len(order) * HOLDOUT_FRACTION) if len(order) >= 2 else 0
+        held.extend(order[:n_test].tolist())
+    train = normal.drop(index=held)
+    test = pd.concat([normal.loc[held], table[table["label"] == "anomaly"]])
+    rule = (
+        f"no layout splits: {HOLDOUT_FRACTION:.0%} of each machine's normal recordings (seed {seed}) and every "
+        "anomaly are test; the other normal recordings train"
+    )
+    return train.reset_index(drop=True), test.reset_index(drop=True), rule
+
+
+def _feature_table(settings: Settings, folder: Path) -> tuple[pd.DataFrame, str]:
+    """The feature rows via the Feast feature store when it is available and applied, else features.parquet."""
+    table = read_features(folder)
+    try:
+        from vibrasense.store import build_training_set
+    except ImportError as error:
+        log.info("feature store unavailable (%s); reading %s directly", error, folder / "features.parquet")
+        return table, NO_FEATURE_SERVICE
+    entities = table[["recording_id", "machine_id", "event_timestamp"]]
+    if entities.duplicated(["machine_id", "event_timestamp"]).any():
+        log.info(
+            "recordings of one machine share a timestamp, which a point-in-time join cannot tell apart; "
+            "reading %s directly",
+            folder / "features.parquet",
+        )
+        return table, NO_FEATURE_SERVICE
+    try:
+        served = build_training_set(settings, entities, FEATURE_SERVICE, source=folder / "features.parquet")
+    except VibrasenseError as error:
+        log.info("feature store not usable (%s); reading %s directly", error, folder / "features.parquet")
+        return table, NO_FEATURE_SERVICE
+    metadata = table.drop(columns=[c for c in feature_columns(table)])
+    served = served.drop(columns=[c for c in served.columns if c in metadata.columns and c != "recording_id"])
+    return metadata.merge(served, on="recording_id", how="inner"), FEATURE_SERVICE

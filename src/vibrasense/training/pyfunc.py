@@ -1,0 +1,78 @@
+"""The model as an MLflow pyfunc: a raw recording in, its score and anomaly flag out.
+
+Input: a DataFrame with either ``path`` (a recording file any vibrasense reader understands) or
+``samples`` (1-D float array) and ``sample_rate``. Output: ``score``, ``threshold``, ``is_anomaly`` per row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types.schema import Array, ColSpec, DataType, Schema
+
+from vibrasense.errors import InputError
+from vibrasense.signals.readers import read_path
+
+DETECTOR_ARTIFACT = "detector"
+
+
+class RecordingScorerModel(mlflow.pyfunc.PythonModel):
+    """Wraps :class:`vibrasense.training.scorer.DetectorScorer` for ``mlflow.pyfunc.load_model``."""
+
+    def load_context(self, context: Any) -> None:
+        from vibrasense.training.scorer import DetectorScorer
+
+        config = context.model_config or {}
+        self.scorer = DetectorScorer.from_directory(
+            context.artifacts[DETECTOR_ARTIFACT], config.get("name", "vibrasense"), config.get("version", "")
+        )
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        rows = []
+        for record in model_input.to_dict("records"):
+            samples, rate = _recording(record)
+            score, threshold, is_anomaly = self.scorer.score(samples, rate)
+            rows.append({"score": score, "threshold": threshold, "is_anomaly": is_anomaly})
+        return pd.DataFrame(rows, columns=["score", "threshold", "is_anomaly"])
+
+
+def _recording(record: dict[str, Any]) -> tuple[np.ndarray, float]:
+    path = record.get("path")
+    if isinstance(path, str) and path:
+        signal = read_path(Path(path))
+        return signal.samples, float(signal.sample_rate)
+    samples, rate = record.get("samples"), record.get("sample_rate")
+    if samples is None or rate is None or (isinstance(rate, float) and np.isnan(rate)):
+        raise InputError("<model input>", "each row needs `path`, or `samples` and `sample_rate`")
+    return np.asarray(samples, dtype=np.float32), float(rate)
+
+
+def signature() -> ModelSignature:
+    """Input: path, or samples + sample_rate; output: score, threshold, is_anomaly."""
+    inputs = Schema(
+        [
+            ColSpec(DataType.string, "path", required=False),
+            ColSpec(Array(DataType.double), "samples", required=False),
+            ColSpec(DataType.double, "sample_rate", required=False),
+        ]
+    )
+    outputs = Schema(
+        [
+            ColSpec(DataType.double, "score"),
+            ColSpec(DataType.double, "threshold"),
+            ColSpec(DataType.boolean, "is_anomaly"),
+        ]
+    )
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def input_example(sample_rate: int) -> pd.DataFrame:
+    """Half a second of low noise given as samples (a path example would not exist where it is read)."""
+    rng = np.random.default_rng(0)
+    samples = (0.01 * rng.standard_normal(sample_rate // 2)).astype(np.float64)
+    return pd.DataFrame({"samples": [samples.tolist()], "sample_rate": [float(sample_rate)]})

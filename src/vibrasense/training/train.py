@@ -1,0 +1,232 @@
+"""One training run: fit a detector on normal recordings, evaluate it, track everything in MLflow, register it."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning
+import mlflow
+import numpy as np
+import pandas as pd
+import yaml
+
+from vibrasense.config import Settings
+from vibrasense.errors import ModelError
+from vibrasense.models.base import Detector, detector_class, get_detector
+from vibrasense.training import plots
+from vibrasense.training.data import TrainingData, anomaly_labels, load_training_data
+from vibrasense.training.metrics import grouped_metrics
+from vibrasense.training.pyfunc import DETECTOR_ARTIFACT, RecordingScorerModel, input_example, signature
+from vibrasense.training.registry import assign_alias
+from vibrasense.training.scorer import save_preprocessing
+from vibrasense.training.tracking import experiment_id, tracking_client
+
+log = logging.getLogger(__name__)
+
+AUTOENCODER_SETTINGS = (
+    "learning_rate",
+    "max_epochs",
+    "batch_size",
+    "validation_fraction",
+    "early_stopping_patience",
+    "accelerator",
+    "seed",
+)
+AUTO_VALIDATION_FRACTION = 0.3
+
+
+@dataclass
+class TrainingResult:
+    """What ``train_and_register`` produced."""
+
+    run_id: str
+    model_version: str
+    metrics: dict[str, float]
+    alias: str
+    model_name: str = ""
+    threshold: float = float("nan")
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Evaluation:
+    """Scores and metrics of one detector on labelled test recordings."""
+
+    rows: pd.DataFrame
+    labels: np.ndarray
+    scores: np.ndarray
+    metrics: dict[str, float]
+
+
+def build_detector(settings: Settings, model_name: str | None = None) -> Detector:
+    """The detector named by ``model_name`` or ``training.model``, with hyper-parameters from the settings."""
+    name = model_name or settings.training.model
+    cls = detector_class(name)
+    training = settings.training
+    params: dict[str, Any] = {
+        "threshold_method": training.threshold_method,
+        "threshold_percentile": training.threshold_percentile,
+    }
+    ae_params = {k: getattr(training, k) for k in AUTOENCODER_SETTINGS}
+    if name == "cnn-ae":
+        params |= ae_params | {"z_dim": training.z_dim, "patch_frames": training.patch_frames}
+    elif name == "dense-ae":
+        # the DCASE baseline's bottleneck is 8; training.z_dim (40, the cnn-ae's) applies only when set
+        params |= ae_params | ({"z_dim": training.z_dim} if "z_dim" in training.model_fields_set else {})
+    elif name == "auto":
+        params |= {"seed": training.seed, "autoencoder_params": ae_params | {"z_dim": training.z_dim}}
+    elif "random_state" in cls.__init__.__code__.co_varnames:
+        params["random_state"] = training.seed
+    return get_detector(name, **params)
+
+
+def fit_detector(
+    detector: Detector, data: TrainingData, checkpoint_dir: Path | None = None
+) -> tuple[Detector, pd.DataFrame, list[str]]:
+    """Fit on the normal training rows; returns the detector, the rows left for evaluation, and notes."""
+    notes: list[str] = []
+    test = data.test
+    options = {"checkpoint_dir": checkpoint_dir} if detector.input_kind == "logmel" else {}
+    if detector.name == "auto":
+        labels = anomaly_labels(test)
+        extra: dict[str, Any] = {}
+        if data.logmel is not None:
+            extra["logmel"] = data.inputs("logmel", data.train)
+        if len(test) >= 10 and labels.min() == 0 and labels.max() == 1:
+            validation = test.groupby("label", group_keys=False).sample(
+                frac=AUTO_VALIDATION_FRACTION, random_state=detector.seed
+            )
+            test = test.drop(index=validation.index)
+            extra |= {"X_val": data.inputs("tabular", validation), "y_val": anomaly_labels(validation)}
+            if data.logmel is not None:
+                extra["logmel_val"] = data.inputs("logmel", validation)
+            notes.append(
+                f"auto: {len(validation)} labelled test recordings ({AUTO_VALIDATION_FRACTION:.0%}) used for "
+                f"selection and left out of evaluation"
+            )
+        detector.fit(data.inputs("tabular", data.train), **extra, **options)
+        notes.append(f"auto selected {detector.selection_report_['selected']}: {detector.selection_report_['reason']}")
+    else:
+        detector.fit(data.inputs(detector, data.train), **options)
+    return detector, test.reset_index(drop=True), notes
+
+
+def evaluate(detector: Detector, data: TrainingData, rows: pd.DataFrame | None = None) -> Evaluation:
+    """Score labelled test recordings; raises :class:`ModelError` naming the split when there are none."""
+    rows = data.test if rows is None else rows
+    if rows.empty:
+        raise ModelError(
+            f"{data.features_dir}: evaluation needs labelled recordings in the test split (split 'test' with "
+            "label normal or anomaly; or, for layouts without splits, normal and anomaly folders); none found. "
+            "Add test recordings and re-run `vibrasense features`"
+        )
+    scores = detector.score(data.inputs(detector, rows))
+    labels = anomaly_labels(rows)
+    return Evaluation(rows, labels, scores, grouped_metrics(rows, scores, detector.threshold_))
+
+
+def train_and_register(settings: Settings, features_dir: Path | str, model_name: str | None = None) -> TrainingResult:
+    """Train ``model_name`` (default ``training.model``) on ``features_dir``, track it, register it.
+
+    The first registered version gets the alias ``champion``, later ones ``challenger``.
+    """
+    client = tracking_client(settings)
+    data = load_training_data(settings, features_dir)
+    detector = build_detector(settings, model_name)
+    lightning.seed_everything(settings.training.seed, verbose=False)
+    experiment = experiment_id(client, settings.tracking.experiment)
+    with mlflow.start_run(experiment_id=experiment) as run:
+        run_id = run.info.run_id
+        checkpoints = settings.workdir.resolve() / "checkpoints" / run_id
+        started = time.perf_counter()
+        detector, test_rows, notes = fit_detector(detector, data, checkpoints)
+        fit_seconds = time.perf_counter() - started
+        mlflow.log_params(_params(settings, detector, data) | {"fit_seconds": round(fit_seconds, 2)})
+        mlflow.set_tags(
+            {
+                "vibrasense.detector": detector.name,
+                "vibrasense.feature_service": data.feature_service,
+                "vibrasense.data_hash": data.data_hash,
+                "vibrasense.split_rule": data.split_rule,
+            }
+        )
+        for row in getattr(getattr(detector, "best_", detector), "history_", []):
+            step = int(row["epoch"])
+            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=step)
+        metrics: dict[str, float] = {"threshold": float(detector.threshold_)}
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = Path(scratch)
+            if test_rows.empty:
+                notes.append("no labelled test recordings (split 'test', label normal/anomaly): metrics not computed")
+            else:
+                evaluation = evaluate(detector, data, test_rows)
+                metrics |= evaluation.metrics
+                if "auc" not in evaluation.metrics:
+                    notes.append("test recordings hold one class only: AUC and pAUC not computed")
+                _log_figures(evaluation, detector, folder)
+            mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+            config = folder / "config.yaml"
+            config.write_text(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False))
+            mlflow.log_artifact(str(config))
+            detector_dir = detector.save(folder / DETECTOR_ARTIFACT)
+            save_preprocessing(settings, detector_dir)
+            mlflow.log_artifacts(str(detector_dir), DETECTOR_ARTIFACT)
+            if notes:
+                mlflow.set_tag("vibrasense.notes", " | ".join(notes))
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=RecordingScorerModel(),
+                artifacts={DETECTOR_ARTIFACT: str(detector_dir)},
+                model_config={"name": settings.tracking.registered_model, "version": run_id},
+                signature=signature(),
+                input_example=input_example(settings.signals.sample_rate),
+                pip_requirements=["vibrasense", "mlflow", "torch", "scikit-learn", "numpy", "pandas"],
+            )
+    version = mlflow.register_model(info.model_uri, settings.tracking.registered_model)
+    alias = assign_alias(client, settings, version.version)
+    for note in notes:
+        log.info(note)
+    return TrainingResult(
+        run_id=run_id,
+        model_version=str(version.version),
+        metrics=metrics,
+        alias=alias,
+        model_name=detector.name,
+        threshold=float(detector.threshold_),
+        notes=notes,
+    )
+
+
+def _params(settings: Settings, detector: Detector, data: TrainingData) -> dict[str, Any]:
+    params = {f"model.{k}": v for k, v in detector.get_params().items()}
+    params |= {
+        "model": detector.name,
+        "features_dir": str(Path(data.features_dir).resolve()),
+        "n_train": len(data.train),
+        "n_test": len(data.test),
+        "training.threshold_method": settings.training.threshold_method,
+        "training.threshold_percentile": settings.training.threshold_percentile,
+        "training.seed": settings.training.seed,
+    }
+    if hasattr(detector, "epochs_trained_"):
+        params["epochs_trained"] = detector.epochs_trained_
+    return {k: (str(v)[:500] if not isinstance(v, int | float | str) else v) for k, v in params.items()}
+
+
+def _log_figures(evaluation: Evaluation, detector: Detector, folder: Path) -> None:
+    title = f"{detector.name} on {len(evaluation.rows)} test recordings"
+    paths = [
+        plots.roc_plot(evaluation.labels, evaluation.scores, folder / "roc_curve.png", title),
+        plots.score_histogram(
+            evaluation.labels, evaluation.scores, detector.threshold_, folder / "score_histogram.png", title
+        ),
+        *plots.confusion_plot(evaluation.metrics, folder / "confusion_matrix.png", folder / "confusion_matrix.json"),
+    ]
+    for path in paths:
+        if path is not None:
+            mlflow.log_artifact(str(path), "evaluation")
