@@ -86,6 +86,7 @@ class PostgresSettings(_Section):
     user: str = "postgres"
     password: SecretStr | None = None
     db_schema: str = "public"
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
 
 
 class StoreSettings(_Section):

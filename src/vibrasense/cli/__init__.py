@@ -34,11 +34,13 @@ def _global_options(
 
 
 def _register_commands() -> None:
-    from vibrasense.cli import demo, features, prognostics, serving
+    from vibrasense.cli import demo, features, prognostics, serving, store, training
 
     features.register(app)
     prognostics.register(app)
     serving.register(app)
+    store.register(app)
+    training.register(app)
     demo.register(app)
 
 

@@ -1,0 +1,291 @@
+"""The feature store against real SQLite, PostgreSQL and Redis online stores: one suite, three backends.
+
+Feature tables are built here with known values, so every assertion can name the exact number expected.
+PostgreSQL tests create and drop their own database; Redis tests use their own project and tear it down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+import redis
+from typer.testing import CliRunner
+
+from vibrasense.cli import app
+from vibrasense.config import Settings, load_settings
+from vibrasense.errors import StoreError
+from vibrasense.features.names import feature_names
+from vibrasense.signals.records import RECORD_COLUMNS
+from vibrasense.store import (
+    OnlineFeatureClient,
+    apply,
+    build_training_set,
+    materialize,
+    open_store,
+    repo_path,
+    write_repo,
+)
+from vibrasense.store.repository import CONFIG_FILE
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def feature_table(settings: Settings, rows: list[tuple[str, datetime, float]]) -> pd.DataFrame:
+    """A features-stage table: every feature of row ``(machine, time, v)`` is ``v`` plus its column index."""
+    names = feature_names(settings.features.vibration)
+    records = []
+    for index, (machine, moment, value) in enumerate(rows):
+        record = {
+            "recording_id": f"{machine}-{index}",
+            "machine_id": machine,
+            "machine_type": "pump",
+            "event_timestamp": pd.Timestamp(moment),
+            "label": "normal",
+            "split": "train",
+            "source": f"/data/{machine}-{index}.wav",
+            "kind": "audio",
+            "sample_rate": 16000,
+            "channels": 1,
+            "duration": 1.0,
+        }
+        record |= {name: value + column for column, name in enumerate(names)}
+        records.append(record)
+    frame = pd.DataFrame.from_records(records, columns=[*RECORD_COLUMNS, *names])
+    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
+    return frame
+
+
+def write_features(settings: Settings, frame: pd.DataFrame) -> Path:
+    path = settings.workdir / "features" / "features.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+    return path
+
+
+PLANT = [(m, T0 + k * HOUR, 10.0 * (i + 1) + k) for i, m in enumerate(("pump_a", "pump_b", "fan_c")) for k in range(4)]
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("redis", marks=pytest.mark.redis),
+    ]
+)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for a fresh, empty store of each kind; removed afterwards."""
+    kind = request.param
+    project = f"vs_{uuid.uuid4().hex[:10]}"
+    store: dict = {"project": project, "online_store": kind}
+    database = None
+    if kind == "postgres":
+        database = project
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{database}"')
+        store |= {"registry": "sql", "postgres": {"database": database, "sslmode": "disable"}}
+    settings = load_settings(None, workdir=tmp_path / "work", store=store)
+    yield settings
+    if (repo_path(settings) / CONFIG_FILE).is_file():
+        with contextlib.suppress(StoreError):
+            open_store(settings).teardown()
+    if kind == "redis":
+        client = redis.Redis(host="127.0.0.1", port=6379)
+        leftover = [k for k in client.scan_iter(count=1000) if project.encode() in k]
+        if leftover:
+            client.delete(*leftover)
+    if database:
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+
+
+def ready_store(settings: Settings, rows: list[tuple[str, datetime, float]] = PLANT) -> pd.DataFrame:
+    frame = feature_table(settings, rows)
+    write_features(settings, frame)
+    write_repo(settings)
+    apply(settings)
+    return frame
+
+
+def online_row_count(settings: Settings) -> int:
+    """Rows the online store holds for this project, read with the store's own client (no Feast)."""
+    project = settings.store.project
+    if settings.store.online_store == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(repo_path(settings) / "data" / "online_store.db") as conn:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            return sum(
+                conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables if t.startswith(project)
+            )
+    if settings.store.online_store == "postgres":
+        pg = settings.store.postgres
+        with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={pg.database}") as conn:
+            tables = [
+                r[0]
+                for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+                if r[0].startswith(project)
+            ]
+            return sum(conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables)
+    client = redis.Redis(host="127.0.0.1", port=6379)
+    return sum(client.hlen(k) for k in client.scan_iter(count=1000) if project.encode() in k)
+
+
+def test_apply_materialize_and_online_get_return_each_machines_latest_row(backend: Settings) -> None:
+    frame = ready_store(backend)
+    result = materialize(backend)
+    assert (result.rows, result.machines) == (12, 3)
+    client = OnlineFeatureClient(backend)
+    for machine, base in (("pump_a", 10.0), ("pump_b", 20.0), ("fan_c", 30.0)):
+        got = client.get(machine)
+        assert got is not None
+        latest = frame[frame.machine_id == machine].iloc[-1]
+        assert got["rms_mean"] == pytest.approx(base + 3)  # the fourth (latest) recording
+        assert got["mfcc_5"] == pytest.approx(base + 3 + 12)
+        assert got["vib_env_ftf"] == pytest.approx(latest["vib_env_ftf"])
+        assert pd.Timestamp(got["event_timestamp"]) == latest["event_timestamp"]
+    assert client.get("no_such_machine") is None
+
+
+def test_materialize_is_incremental_and_idempotent(backend: Settings) -> None:
+    ready_store(backend)
+    first = materialize(backend, end=T0 + 5 * HOUR)
+    assert (first.rows, first.machines) == (12, 3)
+    count = online_row_count(backend)
+    assert count > 0
+    materialize(backend, start=T0 - HOUR, end=T0 + 5 * HOUR)  # the same range again: an upsert, no duplicate
+    assert online_row_count(backend) == count
+
+    later = [("pump_a", T0 + 10 * HOUR, 99.0), ("new_pump", T0 + 11 * HOUR, 50.0)]
+    write_features(backend, feature_table(backend, PLANT + later))
+    result = materialize(backend, end=T0 + 12 * HOUR)  # incremental: from the last run's end
+    assert (result.start, result.rows, result.machines) == (T0 + 5 * HOUR, 2, 2)
+    client = OnlineFeatureClient(backend)
+    assert client.get("pump_a")["rms_mean"] == pytest.approx(99.0)
+    assert client.get("new_pump")["rms_mean"] == pytest.approx(50.0)
+    assert client.get("pump_b")["rms_mean"] == pytest.approx(23.0)
+
+
+def test_historical_retrieval_never_sees_a_later_value(backend: Settings) -> None:
+    ready_store(backend)
+    entities = pd.DataFrame(
+        {
+            "machine_id": ["pump_a", "pump_a", "pump_a", "pump_a", "pump_b"],
+            "event_timestamp": [
+                T0 - HOUR,
+                T0 + 30 * timedelta(minutes=1),
+                T0 + 2 * HOUR,
+                T0 + 3 * HOUR - timedelta(seconds=1),
+                T0 + 9 * HOUR,
+            ],
+            "label": ["a", "b", "c", "d", "e"],
+        }
+    )
+    rows = build_training_set(backend, entities)
+    assert rows["label"].tolist() == ["a", "b", "c", "d", "e"]  # order and carried columns kept
+    assert np.isnan(rows["rms_mean"].iloc[0])  # before the first recording: nothing, not a later value
+    assert rows["rms_mean"].iloc[1:].tolist() == pytest.approx([10.0, 12.0, 12.0, 23.0])
+    assert rows["vib_rms"].iloc[2] == pytest.approx(12.0 + 13)
+
+
+def test_store_that_cannot_be_reached_fails_fast_naming_it(tmp_path: Path) -> None:
+    settings = load_settings(
+        None,
+        workdir=tmp_path,
+        store={"online_store": "postgres", "postgres": {"port": 1, "password": "s3cret-pw"}},
+    )
+    write_features(settings, feature_table(settings, PLANT))
+    write_repo(settings)
+    started = datetime.now(UTC)
+    with pytest.raises(StoreError, match=r"PostgreSQL online store at 127\.0\.0\.1:1 cannot be reached") as error:
+        apply(settings)
+    assert (datetime.now(UTC) - started).total_seconds() < 5
+    assert "s3cret-pw" not in str(error.value)
+    written = (repo_path(settings) / CONFIG_FILE).read_text()
+    assert "s3cret-pw" not in written and "${VIBRASENSE_STORE__POSTGRES__PASSWORD}" in written
+
+    redis_settings = load_settings(
+        None, workdir=tmp_path / "r", store={"online_store": "redis", "redis_connection": "127.0.0.1:1"}
+    )
+    write_repo(redis_settings)
+    with pytest.raises(StoreError, match=r"Redis online store at 127\.0\.0\.1:1"):
+        OnlineFeatureClient(redis_settings)
+
+
+def test_schema_mismatch_names_the_columns(tmp_path: Path) -> None:
+    settings = load_settings(None, workdir=tmp_path)
+    frame = feature_table(settings, PLANT).drop(columns=["mfcc_3", "vib_kurtosis"])
+    write_features(settings, frame)
+    write_repo(settings)
+    with pytest.raises(StoreError, match=r"lacks columns \['mfcc_3', 'vib_kurtosis'\]"):
+        apply(settings)
+    wrong = feature_table(settings, PLANT)
+    wrong["rms_mean"] = "loud"
+    write_features(settings, wrong)
+    with pytest.raises(StoreError, match=r"rms_mean \(string\)"):
+        apply(settings)
+
+
+def test_missing_repository_and_unapplied_store_say_what_to_run(tmp_path: Path) -> None:
+    settings = load_settings(None, workdir=tmp_path)
+    with pytest.raises(StoreError, match="vibrasense store init"):
+        OnlineFeatureClient(settings)
+    write_features(settings, feature_table(settings, PLANT))
+    write_repo(settings)
+    with pytest.raises(StoreError, match="vibrasense store apply"):
+        OnlineFeatureClient(settings)
+    with pytest.raises(StoreError, match="vibrasense store apply"):
+        materialize(settings)
+
+
+def test_the_generated_repository_is_a_plain_feast_repository(tmp_path: Path) -> None:
+    from feast import FeatureStore
+
+    settings = load_settings(None, workdir=tmp_path)
+    ready_store(settings)
+    materialize(settings)
+    store = FeatureStore(repo_path=str(repo_path(settings)))  # as the Feast SDK or CLI would open it
+    assert sorted(s.name for s in store.list_feature_services()) == [
+        "audio_detector_features",
+        "bearing_features",
+        "detector_features",
+    ]
+    online = store.get_online_features(
+        features=store.get_feature_service("audio_detector_features"), entity_rows=[{"machine_id": "pump_b"}]
+    ).to_dict()
+    assert online["rms_mean"] == [pytest.approx(23.0)]
+    assert "vib_rms" not in online
+
+
+def test_cli_init_apply_materialize_get(tmp_path: Path) -> None:
+    runner = CliRunner()
+    workdir = tmp_path / "work"
+    settings = load_settings(None, workdir=workdir)
+    write_features(settings, feature_table(settings, PLANT))
+    base = ["--workdir", str(workdir), "store"]
+    result = runner.invoke(app, [*base, "init"])
+    assert result.exit_code == 0, result.output
+    assert (workdir / "feature_repo" / "vibrasense_features.py").is_file()
+    result = runner.invoke(app, [*base, "apply"])
+    assert result.exit_code == 0 and "machine_audio_features" in result.output, result.output
+    result = runner.invoke(app, [*base, "materialize"])
+    assert result.exit_code == 0 and "12 rows of 3 machines" in result.output, result.output
+    result = runner.invoke(app, [*base, "get", "fan_c"])
+    assert result.exit_code == 0 and "33" in result.output, result.output
+    result = runner.invoke(app, [*base, "get", "ghost"])
+    assert result.exit_code == 1 and "no features for machine 'ghost'" in result.output
+
+    entities = tmp_path / "entities.csv"
+    pd.DataFrame({"machine_id": ["pump_a"], "event_timestamp": [(T0 + HOUR).isoformat()]}).to_csv(entities, index=False)
+    out = tmp_path / "set.parquet"
+    result = runner.invoke(app, [*base, "training-set", str(entities), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(out)["rms_mean"].tolist() == [pytest.approx(11.0)]
