@@ -2,12 +2,24 @@
 
 Part 1: ms per 10-s 16 kHz clip for the log-mel spectrogram plus the 13 statistical features, on one core,
 vibrasense's batched path against librosa computing the same features, timed in the same run.
-Part 2: peak resident memory of ``vibrasense features`` over N synthetic clips, each size in a fresh process.
+Part 2: resident memory while N synthetic 10-s clips stream through ``analyse_batch`` in batches of 64, in
+this process (RSS after the first batch, half-way, at the end, and the peak): it must stay flat and < 1 GB.
+Part 3 (``--pipeline-sizes``): peak resident memory of the whole features stage (``extract_features``, two
+worker processes) over N synthetic 1-s WAV files, each size in a fresh process.
 
     .venv/bin/python benchmarks/bench_features.py [--clips 64] [--memory-sizes 1000 10000]
+        [--pipeline-sizes 1000 10000]
+
+Everything runs on one thread (OMP/MKL/OpenBLAS variables are set before numpy loads, and threadpoolctl
+limits BLAS), so the figures are per core.
 """
 
 from __future__ import annotations
+
+import os
+
+# Set before numpy loads, so that every figure below is per core.
+os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
 
 import argparse
 import resource
@@ -92,9 +104,7 @@ def speed(clips: int) -> None:
     print(f"{'implementation':<44}{'ms per clip':>12}{'ratio':>8}")
     print(f"{'vibrasense (batched, one STFT)':<44}{ours:>12.2f}{1.0:>8.1f}")
     version = librosa_version()
-    print(
-        f"{'librosa ' + version + ', each feature from the waveform':<44}{naive:>12.2f}{naive / ours:>8.1f}"
-    )
+    print(f"{'librosa ' + version + ', each feature from the waveform':<44}{naive:>12.2f}{naive / ours:>8.1f}")
     print(f"{'librosa ' + version + ', one shared STFT':<44}{shared:>12.2f}{shared / ours:>8.1f}")
     print("goal: <= 5 ms per clip and >= 10x faster than librosa")
 
@@ -105,7 +115,44 @@ def librosa_version() -> str:
     return librosa.__version__
 
 
-def memory(sizes: list[int]) -> None:
+def resident_mb() -> float:
+    """Current resident set size of this process (Linux /proc)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def streaming_memory(sizes: list[int], batch_size: int = 64) -> None:
+    pool = np.stack([machine_sound(10.0, RATE, machine=k % 4, seed=k) for k in range(8)])
+    settings = LogMelSettings()
+    rng = np.random.default_rng(0)
+    print(f"\n# resident memory while N 10-s clips stream through analyse_batch ({batch_size} per batch)")
+    print(f"{'clips':>8}{'first (MB)':>12}{'half (MB)':>11}{'end (MB)':>10}{'peak (MB)':>11}{'ms/clip':>9}")
+    for size in sizes:
+        marks: dict[str, float] = {}
+        kept = np.empty((size, 13))
+        started = time.perf_counter()
+        with threadpool_limits(limits=1):
+            for first in range(0, size, batch_size):
+                count = min(batch_size, size - first)
+                shifts = rng.integers(0, pool.shape[1], count)
+                gains = rng.uniform(0.5, 1.5, (count, 1)).astype(np.float32)
+                batch = np.stack([np.roll(pool[k % len(pool)], s) for k, s in enumerate(shifts)]) * gains
+                _, features = analyse_batch(batch, RATE, settings)
+                kept[first : first + count] = np.column_stack(list(features.values()))
+                if first == 0:
+                    marks["first"] = resident_mb()
+                if first <= size // 2 < first + count:
+                    marks["half"] = resident_mb()
+        seconds = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"{size:>8}{marks['first']:>12.0f}{marks['half']:>11.0f}{resident_mb():>10.0f}{peak:>11.0f}"
+            f"{seconds * 1000 / size:>9.2f}"
+        )
+    print("goal: flat, and < 1024 MB")
+
+
+def pipeline_memory(sizes: list[int]) -> None:
     print("\n# peak resident memory of the features stage (1-s clips, main process + 2 worker processes)")
     print(f"{'clips':>8}{'main (MB)':>12}{'worker (MB)':>13}{'total <= (MB)':>15}{'seconds':>10}")
     for size in sizes:
@@ -131,19 +178,20 @@ def memory(sizes: list[int]) -> None:
             processed, main_mb, worker_mb, seconds = output.stdout.split()
             assert int(processed) == size, output.stdout
             total = float(main_mb) + 2 * float(worker_mb)
-            print(
-                f"{size:>8}{float(main_mb):>12.0f}{float(worker_mb):>13.0f}{total:>15.0f}{float(seconds):>10.1f}"
-            )
+            print(f"{size:>8}{float(main_mb):>12.0f}{float(worker_mb):>13.0f}{total:>15.0f}{float(seconds):>10.1f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=64, help="clips in the speed test")
-    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[1000, 10000])
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[1000, 10000], help="streamed clips")
+    parser.add_argument("--pipeline-sizes", type=int, nargs="*", default=[], help="WAV files, whole stage")
     args = parser.parse_args()
     speed(args.clips)
     if args.memory_sizes:
-        memory(args.memory_sizes)
+        streaming_memory(args.memory_sizes)
+    if args.pipeline_sizes:
+        pipeline_memory(args.pipeline_sizes)
     print(f"(max RSS of this script: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
 
 

@@ -46,7 +46,10 @@ def vibration_features(
 
 
 def band_energies(x: np.ndarray, sample_rate: float, edges: list[float]) -> dict[str, float]:
-    """Mean-square energy in each FFT band [low, high); bands covering all frequencies sum to the variance."""
+    """Mean-square energy in each FFT band [low, high); bands covering all frequencies sum to the variance.
+
+    A band above the Nyquist frequency holds no bins, so its energy is 0.0 (never NaN).
+    """
     power = np.abs(scipy.fft.rfft(x)) ** 2 / len(x) ** 2
     power[1 : (len(x) + 1) // 2] *= 2  # one-sided spectrum: every bin but DC and Nyquist counts twice
     freqs = np.fft.rfftfreq(len(x), 1.0 / sample_rate)

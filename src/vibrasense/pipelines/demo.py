@@ -36,9 +36,7 @@ def run_demo(settings: Settings, console: Console, plant: DemoPlant = DemoPlant(
     root = settings.workdir / "demo"
     console.rule("[bold]1. synthetic plant")
     audio_root, run_root = _generate_plant(root / "plant", plant, settings)
-    console.print(
-        f"machine sound (DCASE 2020 layout): {audio_root}\nrun-to-failure (FEMTO layout): {run_root}"
-    )
+    console.print(f"machine sound (DCASE 2020 layout): {audio_root}\nrun-to-failure (FEMTO layout): {run_root}")
 
     console.rule("[bold]2. features")
     run = extract_features([audio_root, run_root], settings.workdir / "features", settings)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from vibrasense.errors import InputError
+from vibrasense.prognostics.alarm import k_of_n_alarm, onset_position
 
 DEFAULT_FEATURES = ("vib_rms", "vib_peak", "rms", "max", "mean_abs")
 SCALE_PREFIXES = ("vib_rms", "vib_peak", "vib_band", "rms", "max", "std", "mean_abs", "energy")
@@ -68,32 +69,30 @@ def health_index(
         raise InputError("<run>", f"{len(healthy)} usable snapshots; need at least {baseline_size + settings.alarm_n}")
     values = _transform(healthy)
     baseline = values.iloc[:baseline_size]
-    spread = baseline.std().replace(0, np.nan)
+    spread = baseline.std()
+    spread = spread.where(spread > 0, 0.01 * baseline.mean().abs() + 1e-12)  # a flat baseline: 1 % of its level
     z = (values - baseline.mean()) / spread
     index = np.sqrt((z**2).mean(axis=1, skipna=True))
     smoothed = index.rolling(settings.smoothing, min_periods=1).median()
     threshold = float(smoothed.iloc[:baseline_size].quantile(settings.threshold_quantile) * settings.threshold_factor)
-    above = smoothed > threshold
-    alarm = above.rolling(settings.alarm_n, min_periods=settings.alarm_k).sum() >= settings.alarm_k
+    above = (smoothed > threshold).to_numpy()
+    alarm = k_of_n_alarm(above, settings.alarm_k, settings.alarm_n)
 
     table = pd.DataFrame({"event_timestamp": run["event_timestamp"], "sensor_fault": sensor_fault})
     table.loc[~sensor_fault, "health_index"] = index.to_numpy()
     table.loc[~sensor_fault, "smoothed"] = smoothed.to_numpy()
     table["above"] = False
-    table.loc[~sensor_fault, "above"] = above.to_numpy()
+    table.loc[~sensor_fault, "above"] = above
     table["alarm"] = False
-    table.loc[~sensor_fault, "alarm"] = alarm.to_numpy()
-    first = int(np.argmax(alarm.to_numpy())) if alarm.any() else None
+    table.loc[~sensor_fault, "alarm"] = alarm
     healthy_times = run.loc[~sensor_fault, "event_timestamp"].reset_index(drop=True)
-    onset = None
-    if first is not None:
-        window = above.iloc[max(0, first - settings.alarm_n + 1) : first + 1]
-        onset = healthy_times.iloc[int(window.index[window.to_numpy()][0])]
+    onset = onset_position(above, alarm, settings.alarm_n)
+    first = int(np.argmax(alarm)) if alarm.any() else None
     return HealthResult(
         table=table,
         threshold=threshold,
         features=chosen,
-        onset=onset,
+        onset=healthy_times.iloc[onset] if onset is not None else None,
         first_alarm=healthy_times.iloc[first] if first is not None else None,
     )
 

@@ -205,9 +205,7 @@ def _score(service: Service, decode: Decoder, started: float) -> ScoreResponse:
         raise InputError("samples", f"model {scorer.name} cannot score this recording: {error}") from None
     diagnosis = None
     if recording.bearing:
-        diagnosis = diagnose_bearing(
-            recording.samples, recording.sample_rate, recording.bearing, recording.shaft_hz
-        )
+        diagnosis = diagnose_bearing(recording.samples, recording.sample_rate, recording.bearing, recording.shaft_hz)
     scored_at = datetime.now(UTC)
     processing_ms = (time.perf_counter() - started) * 1000
     response = ScoreResponse(
@@ -290,9 +288,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
             status = "ready"
         else:
             status = "degraded"
-        body = Readiness(
-            status=status, model=_model_info(scorer), score_store=score_store, feature_store=feature_store
-        )
+        body = Readiness(status=status, model=_model_info(scorer), score_store=score_store, feature_store=feature_store)
         return JSONResponse(body.model_dump(), status_code=503 if scorer is None else 200)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
@@ -464,8 +460,6 @@ class Forbidden(InputError):
 def _check_api_key(settings: Settings, given: str | None) -> None:
     expected = settings.serving.api_key
     if expected is None or not expected.get_secret_value():
-        raise Forbidden(
-            "X-API-Key", "model reload is disabled: set serving.api_key (VIBRASENSE_SERVING__API_KEY)"
-        )
+        raise Forbidden("X-API-Key", "model reload is disabled: set serving.api_key (VIBRASENSE_SERVING__API_KEY)")
     if given is None or not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
         raise Unauthorized("X-API-Key", "missing or wrong API key; send the serving.api_key in X-API-Key")

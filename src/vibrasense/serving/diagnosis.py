@@ -14,9 +14,7 @@ from vibrasense.errors import InputError
 log = logging.getLogger(__name__)
 
 
-def diagnose_bearing(
-    samples: np.ndarray, sample_rate: float, bearing: str, shaft_hz: float | None
-) -> dict[str, Any]:
+def diagnose_bearing(samples: np.ndarray, sample_rate: float, bearing: str, shaft_hz: float | None) -> dict[str, Any]:
     """``vibrasense.prognostics.diagnose`` as a JSON-friendly dict; says so when prognostics is absent."""
     try:
         from vibrasense.prognostics import diagnose

@@ -87,9 +87,7 @@ class ModelSlot:
         """The scorer in use; raises :class:`ModelError` when none is loaded."""
         scorer = self._scorer
         if scorer is None:
-            raise ModelError(
-                "no model is loaded; register a champion (vibrasense train) and POST /v1/models/reload"
-            )
+            raise ModelError("no model is loaded; register a champion (vibrasense train) and POST /v1/models/reload")
         return scorer
 
     def swap(self, scorer: Scorer) -> Scorer | None:

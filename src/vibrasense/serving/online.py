@@ -30,9 +30,7 @@ class FeatureClient(Protocol):
 class OnlineFeatures:
     """Builds the store's client on first use and answers ``(features, status)`` without raising."""
 
-    def __init__(
-        self, settings: Settings, client: FeatureClient | None = None, status_ttl_s: float = 5.0
-    ) -> None:
+    def __init__(self, settings: Settings, client: FeatureClient | None = None, status_ttl_s: float = 5.0) -> None:
         self.settings = settings
         self._client = client
         self._init_error: str | None = None

@@ -124,9 +124,7 @@ def decode_pcm(encoded: str, dtype: str, channels: int, field: str = "pcm_base64
         raise InputError(field, f"not valid base64: {error}") from None
     itemsize = PCM_DTYPES[dtype].itemsize
     if len(raw) % (itemsize * channels):
-        raise InputError(
-            field, f"{len(raw)} bytes is not a whole number of {channels}-channel {dtype} frames"
-        )
+        raise InputError(field, f"{len(raw)} bytes is not a whole number of {channels}-channel {dtype} frames")
     values = np.frombuffer(raw, dtype=PCM_DTYPES[dtype]).reshape(-1, channels)[:, 0]
     return (values.astype(np.float32) * np.float32(_PCM_SCALE[dtype])).astype(np.float32, copy=False)
 
@@ -137,8 +135,7 @@ def check_sample_rate(sample_rate: float, settings: Settings, field: str = "samp
     if not np.isfinite(sample_rate) or not low <= sample_rate <= high:
         raise InputError(
             field,
-            f"sample rate {sample_rate:g} Hz is outside serving.min_sample_rate..max_sample_rate "
-            f"({low}..{high} Hz)",
+            f"sample rate {sample_rate:g} Hz is outside serving.min_sample_rate..max_sample_rate ({low}..{high} Hz)",
         )
 
 
@@ -337,9 +334,7 @@ def _form_fields(form: FormData, index: int, count: int) -> dict[str, str]:
         elif len(values) == count:
             fields[name] = values[index]
         elif values:
-            raise InputError(
-                name, f"given {len(values)} times for {count} files; give it once or once per file"
-            )
+            raise InputError(name, f"given {len(values)} times for {count} files; give it once or once per file")
     return fields
 
 

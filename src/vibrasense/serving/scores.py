@@ -138,9 +138,7 @@ class ScoreStore:
         deadline = time.monotonic() + timeout
         while self._queue.unfinished_tasks:
             if time.monotonic() > deadline:
-                raise StoreError(
-                    f"score store {self.safe_url}: {self.pending()} rows still queued after {timeout} s"
-                )
+                raise StoreError(f"score store {self.safe_url}: {self.pending()} rows still queued after {timeout} s")
             time.sleep(0.002)
 
     def close(self, timeout: float = 10.0) -> None:
@@ -248,9 +246,7 @@ class ScoreStore:
 
     def histories(self, limit: int = 200) -> dict[str, list[ScoreRow]]:
         """The latest ``limit`` verdicts of every machine, oldest first, in one query."""
-        rank = func.row_number().over(
-            partition_by=scores_table.c.machine_id, order_by=scores_table.c.id.desc()
-        )
+        rank = func.row_number().over(partition_by=scores_table.c.machine_id, order_by=scores_table.c.id.desc())
         ranked = select(scores_table, rank.label("rank")).subquery()
         query = select(ranked).where(ranked.c.rank <= limit).order_by(ranked.c.machine_id, ranked.c.id)
         result: dict[str, list[ScoreRow]] = {}
@@ -296,8 +292,7 @@ def _create_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True, pool_size=4, connect_args={"connect_timeout": 3})
     except (ArgumentError, ImportError, ValueError, OSError) as error:
         raise StoreError(
-            f"serving.score_store_url {url!r} is not usable: {error}; use sqlite:///path or "
-            "postgresql://user@host/db"
+            f"serving.score_store_url {url!r} is not usable: {error}; use sqlite:///path or postgresql://user@host/db"
         ) from None
 
 

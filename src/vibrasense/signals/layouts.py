@@ -291,7 +291,7 @@ def _femto(entry: Entry) -> RecordingRef | None:
 def _cwru(entry: Entry) -> RecordingRef | None:
     if not entry.name.lower().endswith(".mat"):
         return None
-    folders = entry.folders
+    folders = Path(entry.source.replace("::", "/")).parts[:-1]  # the whole path: the walked root may be deep
     fault = next((f for f in reversed(folders) if f in CWRU_FAULTS), None)
     is_normal = any(f.lower() == "normal" for f in folders) or "normal" in entry.stem.lower()
     if fault is None and not is_normal:

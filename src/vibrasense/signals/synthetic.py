@@ -53,41 +53,43 @@ def machine_sound(
     anomaly: Anomaly | None = None,
     seed: int = 0,
     clip: int = 0,
+    severity: float = 1.0,
 ) -> np.ndarray:
-    """One clip of a rotating machine's sound, float32 in [-1, 1]."""
+    """One clip of a rotating machine's sound, float32 in [-1, 1].
+
+    Normal clips vary from clip to clip as a running machine does (speed ±1 %, level ±10 %, flow noise
+    ±15 %), so an anomaly of ``severity`` 1 is detectable from the statistical features but overlaps the
+    normal spread for some clips; 0.5 is hard, 2 is easy.
+    """
     profile = _machine_profile(machine, seed)
     rng = np.random.default_rng([seed, machine, clip, ANOMALIES.index(anomaly) + 1 if anomaly else 0])
     n = int(seconds * sample_rate)
     t = np.arange(n) / sample_rate
-    shaft = profile["shaft_hz"] * (1 + rng.normal(0, 0.003))
+    shaft = profile["shaft_hz"] * (1 + rng.normal(0, 0.01))
+    tone = profile["tone"] * rng.lognormal(0.0, 0.1)
     x = np.zeros(n)
     for harmonic in range(1, 9):
-        x += 0.5 * profile["tone"] / harmonic * np.sin(2 * np.pi * harmonic * shaft * t + rng.uniform(0, 2 * np.pi))
+        phase = rng.uniform(0, 2 * np.pi)
+        x += 0.5 * tone / harmonic * np.sin(2 * np.pi * harmonic * shaft * t + phase)
     blade = shaft * profile["blades"]
-    blade_level = profile["tone"] * (0.4 if anomaly == "clogging" else 1.0)
+    blade_level = tone * (1 - 0.25 * severity if anomaly == "clogging" else 1.0)
     for harmonic in range(1, 4):
         x += blade_level / harmonic * np.sin(2 * np.pi * harmonic * blade * t + rng.uniform(0, 2 * np.pi))
     x *= 1 + 0.1 * np.sin(2 * np.pi * shaft * t)
     noise = scipy.signal.lfilter([1.0], [1.0, -profile["tilt"]], rng.standard_normal(n))
-    noise *= profile["noise"] / noise.std() * (1.8 if anomaly == "clogging" else 1.0)
-    x += noise
+    flow = profile["noise"] * rng.uniform(0.85, 1.15) * (1 + 0.2 * severity if anomaly == "clogging" else 1.0)
+    x += noise * flow / noise.std()
     if anomaly == "imbalance":
-        x += 0.9 * profile["tone"] * np.sin(2 * np.pi * shaft * t) + 0.4 * profile["tone"] * np.sin(
-            4 * np.pi * shaft * t
-        )
+        x += severity * tone * (0.45 * np.sin(2 * np.pi * shaft * t) + 0.18 * np.sin(4 * np.pi * shaft * t))
     elif anomaly == "bearing":
-        bearing = PRESETS["cwru-6205-de"]
-        x += (
-            0.6
-            * profile["tone"]
-            * _impacts(n, sample_rate, defect_frequencies(bearing, shaft)["bpfo"], profile["resonance_hz"], rng)
-        )
+        bpfo = defect_frequencies(PRESETS["cwru-6205-de"], shaft)["bpfo"]
+        x += 0.2 * severity * tone * _impacts(n, sample_rate, bpfo, profile["resonance_hz"], rng)
     elif anomaly == "rubbing":
-        bursts = (np.sin(2 * np.pi * shaft * t) > 0.95).astype(float)
-        carrier = rng.standard_normal(n)
+        bursts = (np.sin(2 * np.pi * shaft * t + rng.uniform(0, 2 * np.pi)) > 0.95).astype(float)
         b, a = scipy.signal.butter(4, [4000, 6500], btype="band", fs=sample_rate)
-        x += 0.5 * profile["tone"] * bursts * scipy.signal.lfilter(b, a, carrier)
-    return (0.5 * x / max(np.abs(x).max(), 1e-9)).astype(np.float32) if np.abs(x).max() > 1 else x.astype(np.float32)
+        x += 0.15 * severity * tone * bursts * scipy.signal.lfilter(b, a, rng.standard_normal(n))
+    peak = np.abs(x).max()
+    return (0.5 * x / peak if peak > 1 else x).astype(np.float32)
 
 
 def _impacts(
@@ -174,12 +176,19 @@ def write_audio_plant(
     return folder
 
 
-def run_to_failure_severity(n_snapshots: int, onset_fraction: float = 0.6, seed: int = 0) -> np.ndarray:
-    """Defect severity per snapshot: zero until onset, then exponential growth to failure."""
+def run_to_failure_severity(
+    n_snapshots: int, onset_fraction: float = 0.6, final_fraction: float = 0.05, seed: int = 0
+) -> np.ndarray:
+    """Defect severity per snapshot: zero until onset, exponential growth, then a sudden run-away.
+
+    Over the last ``final_fraction`` of life the spall spreads fast (a quadratic surge on top of the
+    exponential, about 3x by the last snapshot), as real runs end: FEMTO stops at 20 g.
+    """
     rng = np.random.default_rng(seed)
     life = np.arange(n_snapshots) / max(n_snapshots - 1, 1)
     growth = np.where(life < onset_fraction, 0.0, np.expm1(5.0 * (life - onset_fraction) / (1 - onset_fraction)))
-    return growth * (1 + 0.05 * rng.standard_normal(n_snapshots)).clip(0.5)
+    surge = 1 + 2 * (np.clip(life - (1 - final_fraction), 0.0, None) / final_fraction) ** 2
+    return growth * surge * (1 + 0.05 * rng.standard_normal(n_snapshots)).clip(0.5)
 
 
 def write_run_to_failure(

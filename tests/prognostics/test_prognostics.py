@@ -1,0 +1,148 @@
+"""Prognostics: diagnosis physics, the k-of-n alarm, sensor faults, RUL, and the commands on real data."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from vibrasense.cli import app
+from vibrasense.config import load_settings
+from vibrasense.prognostics import diagnose
+from vibrasense.prognostics.correlation import degradation_correlation
+from vibrasense.prognostics.diagnosis import DETECTION_LEVEL
+from vibrasense.prognostics.health import HealthResult, health_index
+from vibrasense.prognostics.rul import PastRuns, estimate_rul, phm2012_score
+from vibrasense.prognostics.runs import load_run
+from vibrasense.signals.bearings import PRESETS
+from vibrasense.signals.synthetic import bearing_vibration, write_run_to_failure
+
+CWRU = PRESETS["cwru-6205-de"]
+SHAFT = 1797 / 60
+
+
+@pytest.mark.parametrize(
+    ("defect", "verdict"),
+    [
+        ("outer_race", "outer_race"),
+        ("inner_race", "inner_race"),
+        ("rolling_element", "rolling_element"),
+        (None, "none"),
+    ],
+)
+def test_diagnosis_names_a_synthetic_defect(defect: str | None, verdict: str) -> None:
+    x = bearing_vibration(2.0, 12_000, CWRU, SHAFT, defect, severity=3.0, seed=11)  # type: ignore[arg-type]
+    result = diagnose(x, 12_000, CWRU, SHAFT)
+    assert result.verdict == verdict
+    if defect:
+        assert result.confidence > 0.6
+        assert result.scores[verdict] >= DETECTION_LEVEL and result.evidence[0].snr >= DETECTION_LEVEL / 2
+
+
+def _run(values: list[float], start: str = "2024-01-01") -> pd.DataFrame:
+    times = pd.date_range(start, periods=len(values), freq="10min", tz="UTC")
+    return pd.DataFrame({"machine_id": "m", "event_timestamp": times, "rms": values})
+
+
+def test_an_isolated_spike_does_not_raise_the_alarm_but_sustained_growth_does() -> None:
+    rng = np.random.default_rng(0)
+    healthy = list(1 + 0.02 * rng.standard_normal(200))
+    spiked = healthy.copy()
+    spiked[120] = 50.0
+    assert health_index(_run(spiked)).first_alarm is None
+    growth = healthy + list(np.exp(np.linspace(0.2, 3, 60)))
+    result = health_index(_run(growth))
+    assert result.first_alarm is not None
+    assert result.table["event_timestamp"].iloc[200] <= result.onset <= result.first_alarm
+
+
+def test_flat_snapshots_are_a_sensor_fault_not_health() -> None:
+    values = [1.0 + 0.01 * (k % 7) for k in range(100)] + [0.001, 0.001]
+    result = health_index(_run(values))
+    assert result.table["sensor_fault"].tolist()[-2:] == [True, True]
+    assert result.table["sensor_fault"].sum() == 2
+    assert result.table["alarm"].iloc[-2:].tolist() == [False, False]
+
+
+def test_exponential_trend_of_the_index_predicts_remaining_life() -> None:
+    hours = np.arange(300) / 6  # every 10 minutes for 50 h; the index grows exponentially from 30 h
+    index = np.where(hours < 30, 1.0, np.exp(0.15 * (hours - 30)))
+    times = pd.date_range("2024-01-01", periods=300, freq="10min", tz="UTC")
+    table = pd.DataFrame({"event_timestamp": times, "smoothed": index, "health_index": index, "sensor_fault": False})
+    result = HealthResult(table, threshold=2.0, features=["rms"], onset=times[186], first_alarm=times[190])
+    failure_ratio = float(np.exp(0.15 * 20)) / 2.0  # the index reaches the failure level at 50 h
+    estimate = estimate_rul(result, times[240], failure_ratio)  # at 40 h
+    assert estimate.method == "exponential trend"
+    assert estimate.hours == pytest.approx(10.0, rel=0.05)
+    assert estimate.low <= estimate.hours <= estimate.high
+    assert estimate_rul(result, times[100], failure_ratio).method == "unknown"  # before onset, no past runs
+
+
+def test_past_runs_give_the_alarm_lead() -> None:
+    rng = np.random.default_rng(1)
+    growth = list(1 + 0.02 * rng.standard_normal(100)) + list(np.exp(np.linspace(0.2, 3, 30)))
+    past = PastRuns.learn([health_index(_run(growth))])
+    assert past.alarm_lead_hours is not None and 0 < past.alarm_lead_hours < 5
+    current = health_index(_run(growth))
+    at = current.first_alarm
+    assert estimate_rul(current, at, past=past).hours == pytest.approx(past.alarm_lead_hours)
+
+
+def test_phm2012_score_is_one_when_exact_and_penalises_late_more_than_early() -> None:
+    assert phm2012_score(np.array([10.0]), np.array([10.0])) == 1.0
+    late = phm2012_score(np.array([10.0]), np.array([12.0]))  # Er = -20 %
+    early = phm2012_score(np.array([10.0]), np.array([8.0]))  # Er = +20 %
+    assert late == pytest.approx(math.exp(math.log(0.5) * 20 / 5))
+    assert early == pytest.approx(0.5)
+    assert late < early
+
+
+def test_synthetic_run_to_failure_end_to_end(tmp_path: Path) -> None:
+    folder = write_run_to_failure(tmp_path, n_snapshots=80, seed=2)
+    run = load_run(folder, load_settings())
+    result = health_index(run)
+    life = (run["event_timestamp"].iloc[-1] - run["event_timestamp"].iloc[0]).total_seconds()
+    assert result.first_alarm is not None
+    assert (result.first_alarm - run["event_timestamp"].iloc[0]).total_seconds() > 0.5 * life
+    correlation = degradation_correlation(run)
+    assert correlation.iloc[0]["spearman"] > 0.5
+
+
+@pytest.mark.realdata
+def test_ims_bearing_1_alarm_at_the_published_onset(shared_data: Path) -> None:
+    run = load_run(shared_data / "ims" / "per_file_features" / "test2_raw.csv", load_settings())
+    alarms = {}
+    for machine, snapshots in run.groupby("machine_id"):
+        result = health_index(snapshots)
+        alarms[machine] = int((snapshots["event_timestamp"] < result.first_alarm).sum())
+        assert result.table["sensor_fault"].tolist()[-2:] == [True, True]  # the last two files are near zero
+    assert 530 <= alarms["Bearing1"] <= 550
+    assert all(alarms[b] > alarms["Bearing1"] for b in ("Bearing2", "Bearing3", "Bearing4"))
+
+
+@pytest.mark.realdata
+def test_cwru_inner_and_outer_race_files_diagnosed(shared_data: Path) -> None:
+    runner = CliRunner()
+    fault = shared_data / "cwru" / "12k_Drive_End_Bearing_Fault_Data"
+    result = runner.invoke(app, ["diagnose", str(fault / "IR" / "007"), str(fault / "OR" / "021" / "@6"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"verdict": "inner_race"' in result.output and '"verdict": "outer_race"' in result.output
+
+
+def test_prognose_command_logs_to_mlflow(tmp_path: Path) -> None:
+    folder = write_run_to_failure(tmp_path / "run", n_snapshots=60, seed=3)
+    result = CliRunner().invoke(app, ["--workdir", str(tmp_path / "work"), "prognose", str(folder)])
+    assert result.exit_code == 0, result.output
+    outputs = sorted(p.name for p in (tmp_path / "work" / "prognostics").iterdir())
+    assert "synthetic_bearing_1_prognosis.csv" in outputs and "synthetic_bearing_1_health.png" in outputs
+    table = pd.read_csv(tmp_path / "work" / "prognostics" / "synthetic_bearing_1_prognosis.csv")
+    assert {"health_index", "alarm", "rul_hours", "sensor_fault"} <= set(table.columns)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'work' / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["vibrasense-prognostics"])
+    assert len(runs) == 1
+    assert runs.iloc[0]["metrics.synthetic_bearing_1.alarm"] == 1.0
