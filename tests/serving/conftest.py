@@ -1,4 +1,5 @@
-"""Fixtures of the serving tests: settings in a fresh work directory, a fitted detector, a started app."""
+"""Fixtures of the serving tests: settings in a fresh work directory, a fitted detector, a started app, and a
+bearing prognosis written by the real pipeline."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from synthetic_machines import BandEnergyScorer, fitted_scorer
+from synthetic_machines import PROGNOSIS_MACHINE, BandEnergyScorer, fitted_scorer
 
 from vibrasense.config import Settings, load_settings
 from vibrasense.serving.app import create_app
@@ -29,3 +30,17 @@ def client(settings: Settings, scorer: BandEnergyScorer) -> Iterator[TestClient]
     """The app with the test scorer, started (lifespan run) and stopped around the test."""
     with TestClient(create_app(settings, scorer)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def prognosis_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``prognose`` on a small synthetic run to failure: the machine's ``*_prognosis.csv`` (alarm at the end)."""
+    from vibrasense.prognostics.report import prognose
+    from vibrasense.prognostics.runs import load_run
+    from vibrasense.signals.synthetic import write_run_to_failure
+
+    root = tmp_path_factory.mktemp("prognosis")
+    folder = write_run_to_failure(root / "run", name=PROGNOSIS_MACHINE, n_snapshots=60, seed=3)
+    run = load_run(folder, load_settings(None, workdir=root / "work"))
+    (result,) = prognose(run, root / "work" / "prognostics")
+    return result.files[0]

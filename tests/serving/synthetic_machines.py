@@ -13,6 +13,8 @@ import numpy as np
 import soundfile as sf
 
 RATE = 16_000
+PROGNOSIS_MACHINE = "synthetic_bearing_1"
+"""The bearing of the ``prognosis_csv`` fixture (a synthetic run to failure)."""
 
 
 def healthy_clip(seed: int, seconds: float = 1.0, rate: int = RATE) -> np.ndarray:

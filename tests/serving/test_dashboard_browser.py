@@ -1,4 +1,5 @@
-"""The dashboard in a real headless Chromium: it lists machines and shows an alarm once one is scored."""
+"""The dashboard in a real headless Chromium: it lists machines, shows an alarm once one is scored, and plots the
+health of a machine with a prognosis."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from live_server import live_server
-from synthetic_machines import faulty_clip, fitted_scorer, healthy_clip, wav_bytes
+from synthetic_machines import PROGNOSIS_MACHINE, faulty_clip, fitted_scorer, healthy_clip, wav_bytes
 
 from vibrasense.config import Settings
 from vibrasense.serving.app import create_app
@@ -116,3 +117,49 @@ def test_dashboard_lists_machines_and_shows_a_new_alarm(browser, settings: Setti
         rows = {row["id"]: row for row in page["rows"]}
         assert rows["pump-2"]["anomalyDots"] == 1 and rows["pump-2"]["points"] == 2
         assert rows["fan-1"]["status"] == "ok" and rows["fan-1"]["anomalyDots"] == 0
+
+
+HEALTH_JS = """
+return Object.fromEntries([...document.querySelectorAll('#machines tbody tr')].map((row) => {
+  const cell = row.querySelector('td.health');
+  const chart = cell.querySelector('svg.health-chart');
+  return [row.dataset.machineId, {
+    children: cell.children.length,
+    alarm: cell.dataset.alarm || null,
+    badge: cell.querySelector('.health-status') ? cell.querySelector('.health-status').textContent : null,
+    points: chart ? chart.querySelector('polyline').getAttribute('points').trim().split(/\\s+/).length : 0,
+    thresholdLine: chart ? chart.querySelectorAll('line.threshold').length : 0,
+    alarmSpans: chart ? chart.querySelectorAll('rect.alarm-span').length : 0,
+    rul: cell.querySelector('.rul') ? cell.querySelector('.rul').textContent : null,
+  }];
+}));
+"""
+
+
+def test_dashboard_plots_the_health_of_a_machine_with_a_prognosis(browser, settings: Settings, request) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    prognosis: Path = request.getfixturevalue("prognosis_csv")  # after ``browser``: no run written if it skips
+    folder = settings.workdir / "prognostics"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(prognosis, folder / prognosis.name)
+    with live_server(create_app(settings, fitted_scorer())) as base:
+        score(base, healthy_clip(1), PROGNOSIS_MACHINE)
+        score(base, healthy_clip(2), "fan-1")
+        browser.get(f"{base}/?refresh=0.5")
+        wait = WebDriverWait(browser, 20)
+        wait.until(lambda _: browser.execute_script(HEALTH_JS).get(PROGNOSIS_MACHINE, {}).get("alarm"))
+        page = browser.execute_script(HEALTH_JS)
+    bearing = page[PROGNOSIS_MACHINE]
+    assert bearing["alarm"] == "alarm" and bearing["badge"] == "health alarm"
+    assert bearing["points"] == 60 and bearing["thresholdLine"] == 1 and bearing["alarmSpans"] >= 1
+    assert bearing["rul"].startswith("RUL ") and " h (" in bearing["rul"] and "alarm since" in bearing["rul"]
+    assert page["fan-1"] == {  # no prognosis: nothing extra
+        "children": 0,
+        "alarm": None,
+        "badge": None,
+        "points": 0,
+        "thresholdLine": 0,
+        "alarmSpans": 0,
+        "rul": None,
+    }

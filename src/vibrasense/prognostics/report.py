@@ -54,6 +54,7 @@ def prognose(
     for machine_id, snapshots in run.groupby("machine_id", sort=True):
         health = health_index(snapshots, features, health_settings)
         table = health.table.copy()
+        table["threshold"] = health.threshold  # the same on every row: readers need no other file
         estimates = [
             estimate_rul(health, at, failure_level_ratio, past) if not fault else None
             for at, fault in zip(table["event_timestamp"], table["sensor_fault"], strict=True)

@@ -29,6 +29,7 @@ from vibrasense.errors import ConfigError, InputError, ModelError, StoreError, V
 from vibrasense.monitoring.metrics import ServingMetrics
 from vibrasense.serving import openapi
 from vibrasense.serving.diagnosis import diagnose_bearing
+from vibrasense.serving.health import PrognosisReader
 from vibrasense.serving.instrumentation import MetricsMiddleware
 from vibrasense.serving.model import ModelSlot, Scorer, ScorerLoader, load_registered_scorer, warm_up
 from vibrasense.serving.online import FeatureClient, OnlineFeatures
@@ -47,6 +48,7 @@ from vibrasense.serving.schemas import (
     DashboardMachine,
     DashboardResponse,
     MachineDetail,
+    MachineHealth,
     MachinesResponse,
     MachineSummary,
     ModelInfo,
@@ -76,6 +78,12 @@ class UnknownMachine(InputError):
     http_status = 404
 
 
+class NoPrognosis(InputError):
+    """No prognosis table names the machine: ``vibrasense prognose`` has not been run for it (404)."""
+
+    http_status = 404
+
+
 @dataclass
 class Service:
     """Everything the endpoints share."""
@@ -86,6 +94,7 @@ class Service:
     online: OnlineFeatures
     metrics: ServingMetrics
     loader: ScorerLoader
+    prognoses: PrognosisReader
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -109,6 +118,7 @@ def create_app(
         online=OnlineFeatures(settings, feature_client),
         metrics=metrics,
         loader=loader,
+        prognoses=PrognosisReader(settings.workdir / "prognostics"),
     )
 
     @asynccontextmanager
@@ -370,6 +380,21 @@ def _add_routes(app: FastAPI, service: Service) -> None:
             features=features,
             features_status=features_status,
         )
+
+    @app.get("/v1/machines/{machine_id}/health", tags=["machines"], response_model=MachineHealth)
+    def machine_health(machine_id: MachineId) -> MachineHealth:
+        """A machine's health index, alarm and remaining useful life from its latest prognosis, with the series.
+
+        404 when no prognosis names the machine (run ``vibrasense prognose <run>``); 503 when its table is unusable.
+        """
+        health = service.prognoses.health(machine_id)
+        if health is None:
+            raise NoPrognosis(
+                "machine_id",
+                f"no prognosis for machine {machine_id!r}: run `vibrasense prognose <run>` with this service's "
+                f"workdir (it writes <workdir>/prognostics/<machine>_prognosis.csv)",
+            )
+        return health
 
     @app.get("/v1/dashboard", tags=["machines"], response_model=DashboardResponse)
     def dashboard_data(

@@ -140,6 +140,50 @@ class DashboardResponse(BaseModel):
     generated_at: datetime
 
 
+class HealthSnapshot(BaseModel):
+    """One snapshot of a machine's prognosis: health index, alarm and remaining useful life (RUL)."""
+
+    event_timestamp: datetime
+    health_index: float = Field(..., description="Distance from the machine's own healthy baseline.")
+    smoothed: float = Field(..., description="Health index smoothed causally (running median); the alarm reads it.")
+    threshold: float | None = Field(
+        ..., description="Alarm threshold on the smoothed index (null in tables written before it was recorded)."
+    )
+    alarm: bool = Field(..., description="The k-of-n early-warning alarm is raised at this snapshot.")
+    sensor_fault: bool = Field(..., description="The sensor looked disconnected at this snapshot.")
+    rul_hours: float | None = Field(..., description="Remaining useful life, hours; null before any estimate.")
+    rul_low_hours: float | None = Field(..., description="Low end of the 95 % RUL band, hours.")
+    rul_high_hours: float | None = Field(..., description="High end of the 95 % RUL band, hours; null: unbounded.")
+    rul_method: str = Field(..., description="How the RUL was estimated (exponential trend, past runs, unknown).")
+
+
+class HealthSeries(BaseModel):
+    """The smoothed health index over time, oldest first, for plotting (downsampled to at most 500 points)."""
+
+    timestamps: list[datetime]
+    smoothed: list[float | None] = Field(..., description="Null at a sensor fault.")
+    alarm: list[bool] = Field(..., description="The alarm was raised at (or, downsampled, up to) this point.")
+
+
+class MachineHealth(BaseModel):
+    """A machine's latest prognosis (``vibrasense prognose``): health index, alarm, RUL and their history."""
+
+    machine_id: str
+    latest: HealthSnapshot = Field(..., description="The latest snapshot without a sensor fault.")
+    sensor_fault_now: bool = Field(
+        ..., description="The newest snapshot is a sensor fault: ``latest`` is an older snapshot."
+    )
+    onset: datetime | None = Field(
+        ..., description="Degradation onset: first above-threshold snapshot of the window that raised the alarm."
+    )
+    first_alarm: datetime | None = Field(..., description="When the alarm was first raised, if it was.")
+    snapshots: int
+    sensor_faults: int
+    series: HealthSeries
+    source: str = Field(..., description="The prognosis table read (in <workdir>/prognostics).")
+    updated_at: datetime = Field(..., description="When that table was written.")
+
+
 class ReloadRequest(_Strict):
     """Which model to load: an alias or a version (default: what the settings name)."""
 

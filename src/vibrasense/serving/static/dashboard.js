@@ -1,4 +1,5 @@
-// The vibrasense dashboard: polls /v1/dashboard and draws each machine's score history as inline SVG.
+// The vibrasense dashboard: polls /v1/dashboard and draws each machine's score history as inline SVG, and,
+// for a machine with a prognosis (GET /v1/machines/{id}/health), its health index, alarm and remaining life.
 // No external scripts or fonts: the page works on an isolated plant network.
 "use strict";
 
@@ -6,6 +7,9 @@ const params = new URLSearchParams(window.location.search);
 const REFRESH_S = Math.max(0.5, Number(params.get("refresh")) || 5);
 const HISTORY = Number(params.get("history")) || 100;
 const SVG_NS = "http://www.w3.org/2000/svg";
+// A prognosis changes only when `vibrasense prognose` runs: each machine's is fetched at most this often.
+const HEALTH_REFRESH_S = Math.max(REFRESH_S, Number(params.get("health_refresh")) || 30);
+const health = new Map(); // machine_id -> { fetched (ms), data (the health answer or null), error }
 
 function text(tag, content, className) {
   const element = document.createElement(tag);
@@ -65,6 +69,106 @@ function chart(history, width = 260, height = 48) {
   return svg;
 }
 
+function svgNode(tag, attributes) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  return node;
+}
+
+// The smoothed health index on a log scale (it grows by orders of magnitude), the alarm threshold dashed and
+// the periods in alarm shaded.
+function healthChart(data, width = 260, height = 48) {
+  const svg = svgNode("svg", { class: "chart health-chart", width, height, role: "img" });
+  const { smoothed, alarm } = data.series;
+  const threshold = data.latest.threshold;
+  const level = (v) => Math.log10(Math.max(v, 1e-6));
+  const values = smoothed.filter((v) => v !== null);
+  if (threshold !== null) values.push(threshold);
+  if (values.length === 0) return svg;
+  const low = Math.min(...values.map(level));
+  const high = Math.max(...values.map(level));
+  const span = high - low || 1;
+  const pad = 3;
+  const x = (i) => pad + (smoothed.length === 1 ? 0 : (i * (width - 2 * pad)) / (smoothed.length - 1));
+  const y = (v) => height - pad - ((level(v) - low) * (height - 2 * pad)) / span;
+  let start = null;
+  alarm.forEach((on, i) => {
+    if (on && start === null) start = i;
+    if (start === null || (on && i < alarm.length - 1)) return;
+    const end = on ? i : i - 1;
+    const rectWidth = Math.max(x(end) - x(start), 1.5);
+    svg.appendChild(svgNode("rect", { class: "alarm-span", x: x(start), y: 0, width: rectWidth, height }));
+    start = null;
+  });
+  if (threshold !== null) {
+    const y0 = y(threshold);
+    svg.appendChild(svgNode("line", { class: "threshold", x1: pad, x2: width - pad, y1: y0, y2: y0 }));
+  }
+  const points = smoothed.flatMap((v, i) => (v === null ? [] : [`${x(i)},${y(v)}`]));
+  svg.appendChild(svgNode("polyline", { class: "score health-index", points: points.join(" ") }));
+  const title = document.createElementNS(SVG_NS, "title");
+  title.textContent =
+    `health index (smoothed, log scale) over ${smoothed.length} points; dashed line: alarm threshold` +
+    (threshold === null ? " (not recorded)" : ` ${formatScore(threshold)}`) +
+    "; shaded: alarm";
+  svg.appendChild(title);
+  return svg;
+}
+
+function formatHours(value) {
+  return value === null ? "∞" : `${value.toFixed(1)}`;
+}
+
+function healthCell(entry) {
+  const cell = document.createElement("td");
+  cell.className = "health";
+  if (entry && entry.error) {
+    cell.appendChild(text("span", `health unavailable: ${entry.error}`, "muted health-error"));
+    return cell;
+  }
+  if (!entry || !entry.data) return cell; // no prognosis for this machine: nothing to show
+  const data = entry.data;
+  const latest = data.latest;
+  const state = latest.alarm ? "alarm" : "ok";
+  cell.dataset.alarm = state;
+  cell.appendChild(text("span", latest.alarm ? "health alarm" : "healthy", `badge health-status ${state}`));
+  cell.appendChild(healthChart(data));
+  const rul =
+    latest.rul_hours === null
+      ? `RUL not estimated (${latest.rul_method})`
+      : `RUL ${formatHours(latest.rul_hours)} h (${formatHours(latest.rul_low_hours)}–` +
+        `${formatHours(latest.rul_high_hours)} h)`;
+  const since = data.first_alarm ? ` · alarm since ${formatTime(data.first_alarm)}` : "";
+  const fault = data.sensor_fault_now ? " · sensor fault now" : "";
+  cell.appendChild(text("span", `${rul}${since}${fault} · as of ${formatTime(latest.event_timestamp)}`, "muted rul"));
+  return cell;
+}
+
+async function fetchHealth(machineId) {
+  const entry = { fetched: Date.now(), data: null, error: null };
+  try {
+    const response = await fetch(`/v1/machines/${encodeURIComponent(machineId)}/health`, { cache: "no-store" });
+    if (response.ok) {
+      entry.data = await response.json();
+    } else if (response.status !== 404) {
+      const problem = await response.json().catch(() => ({}));
+      entry.error = problem.detail || `HTTP ${response.status}`;
+    }
+  } catch (error) {
+    entry.error = error.message;
+  }
+  health.set(machineId, entry);
+}
+
+async function refreshHealth(machines) {
+  const now = Date.now();
+  const stale = machines.filter((machine) => {
+    const entry = health.get(machine.machine_id);
+    return !entry || now - entry.fetched >= HEALTH_REFRESH_S * 1000;
+  });
+  await Promise.all(stale.map((machine) => fetchHealth(machine.machine_id)));
+}
+
 function renderMachines(machines) {
   const body = document.querySelector("#machines tbody");
   body.replaceChildren();
@@ -84,6 +188,7 @@ function renderMachines(machines) {
     const cell = document.createElement("td");
     cell.appendChild(chart(machine.history));
     row.appendChild(cell);
+    row.appendChild(healthCell(health.get(machine.machine_id)));
     body.appendChild(row);
   }
 }
@@ -116,6 +221,7 @@ async function refresh() {
     const response = await fetch(`/v1/dashboard?history=${HISTORY}`, { cache: "no-store" });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const data = await response.json();
+    await refreshHealth(data.machines);
     renderMachines(data.machines);
     renderAlarms(data.alarms);
     document.getElementById("model").textContent = data.model
