@@ -153,6 +153,11 @@ def test_apply_materialize_and_online_get_return_each_machines_latest_row(backen
         assert got["vib_env_ftf"] == pytest.approx(latest["vib_env_ftf"])
         assert pd.Timestamp(got["event_timestamp"]) == latest["event_timestamp"]
     assert client.get("no_such_machine") is None
+    through_feast = client.get_online_features("pump_b")  # Feast's public path gives the same answer
+    fast = client.get("pump_b")
+    assert {k: v[0] for k, v in through_feast.items() if k != "machine_id"} == pytest.approx(
+        {k: v for k, v in fast.items() if k not in ("machine_id", "event_timestamp")}, nan_ok=True
+    )
 
 
 def test_materialize_is_incremental_and_idempotent(backend: Settings) -> None:

@@ -8,7 +8,7 @@ views resolved once at start-up instead of per request. ``get_online_features`` 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from vibrasense.config import Settings
@@ -36,6 +36,8 @@ class OnlineFeatureClient:
             )
         self.views = [(registered[name], list(features)) for name, features in view_features(settings).items()]
         self.online_store = get_online_store_from_config(self.store.config.online_store)
+        self._services: dict[str, Any] = {}
+        self._redis = _RedisReader(self.store.config, self.views) if settings.store.online_store == "redis" else None
 
     def get(self, machine_id: str) -> dict[str, Any] | None:
         """``{"machine_id", "event_timestamp", <feature>: value, ...}``, or ``None`` for a machine with no features."""
@@ -45,8 +47,8 @@ class OnlineFeatureClient:
         key = EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(string_val=machine_id)])
         row: dict[str, Any] = {}
         latest: datetime | None = None
-        for view, features in self.views:
-            timestamp, values = self.online_store.online_read(self.store.config, view, [key], features)[0]
+        read = self._redis.read(key) if self._redis else self._read_each_view(key)
+        for (_, features), (timestamp, values) in zip(self.views, read, strict=True):
             if values is None:
                 continue
             decoded = {name: _decode(values.get(name)) for name in features}
@@ -59,15 +61,60 @@ class OnlineFeatureClient:
             return None
         return {JOIN_KEY: machine_id, "event_timestamp": latest.isoformat() if latest else None, **row}
 
+    def _read_each_view(self, key: Any) -> list[tuple[datetime | None, dict[str, Any] | None]]:
+        return [self.online_store.online_read(self.store.config, view, [key], names)[0] for view, names in self.views]
+
     def get_online_features(self, machine_id: str, service: str = "detector_features") -> dict[str, list[Any]]:
         """The same lookup through Feast's public ``get_online_features`` and a feature service."""
+        if service not in self._services:
+            self._services[service] = self.store.get_feature_service(service)
         return self.store.get_online_features(
-            features=self.store.get_feature_service(service), entity_rows=[{JOIN_KEY: machine_id}]
+            features=self._services[service], entity_rows=[{JOIN_KEY: machine_id}]
         ).to_dict()
+
+
+class _RedisReader:
+    """Every feature view of one machine in a single ``HMGET``: Feast keeps them all in one hash per entity.
+
+    Key and field names are Feast's own (``_redis_key``, ``_mmh3`` of ``view:feature``, ``_ts:view``); the
+    store tests check the answers against ``get_online_features``.
+    """
+
+    def __init__(self, config: Any, views: list[tuple[Any, list[str]]]) -> None:
+        import redis
+        from feast.infra.online_stores.helpers import _mmh3
+
+        self.config = config
+        host, _, port = config.online_store.connection_string.split(",")[0].rpartition(":")
+        self.client = redis.Redis(host=host or "127.0.0.1", port=int(port or 6379))
+        self.fields: list[bytes] = []
+        self.layout: list[tuple[int, list[str]]] = []
+        for view, names in views:
+            self.layout.append((len(self.fields), names))
+            self.fields += [_mmh3(f"{view.name}:{name}") for name in names] + [f"_ts:{view.name}".encode()]
+
+    def read(self, key: Any) -> list[tuple[datetime | None, dict[str, Any] | None]]:
+        from feast.infra.online_stores.helpers import _redis_key
+        from feast.protos.feast.types.Value_pb2 import Value
+        from google.protobuf.timestamp_pb2 import Timestamp
+
+        raw = self.client.hmget(_redis_key(self.config.project, key, 3), self.fields)
+        result: list[tuple[datetime | None, dict[str, Any] | None]] = []
+        for start, names in self.layout:
+            stamp = raw[start + len(names)]
+            if stamp is None:
+                result.append((None, None))
+                continue
+            values = {name: Value.FromString(raw[start + i]) for i, name in enumerate(names) if raw[start + i]}
+            moment = Timestamp.FromString(stamp).ToDatetime(tzinfo=UTC)
+            result.append((moment, values))
+        return result
 
 
 def _decode(value: Any) -> Any:
     """A Feast ``ValueProto`` as a Python value; a missing or empty one as ``None``."""
-    from feast.type_map import feast_value_type_to_python_type
-
-    return feast_value_type_to_python_type(value) if value is not None else None
+    kind = value.WhichOneof("val") if value is not None else None
+    if kind is None or kind == "null_val":
+        return None
+    decoded = getattr(value, kind)
+    return list(decoded.val) if kind.endswith("_list_val") else decoded
