@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import typer
 
 from vibrasense.cli.common import error_console, set_global_options
 from vibrasense.errors import VibrasenseError
+
+NOISY_LOGGERS = ("feast", "mlflow", "lightning", "lightning.pytorch", "httpx", "alembic", "urllib3")
 
 app = typer.Typer(
     name="vibrasense",
@@ -30,7 +34,18 @@ def _global_options(
 ) -> None:
     """Options every command shares."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        quiet_libraries()
     set_global_options(config=config, workdir=workdir)
+
+
+def quiet_libraries() -> None:
+    """Keep the libraries' chatter (registry refreshes, tips, progress bars) out of the console."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*(noload|LeafSpec|CloudPickle|python_model).*")
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _register_commands() -> None:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from vibrasense.config import Settings
 from vibrasense.features.pipeline import FeatureRun, extract_features
+from vibrasense.pipelines import stages
 from vibrasense.signals import synthetic
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,14 @@ class DemoPlant:
     seconds: float = 10.0
     run_to_failure_snapshots: int = 150
     seed: int = 7
+    max_epochs: int = 10  # of the autoencoder, unless training.max_epochs is configured
 
 
 def run_demo(settings: Settings, console: Console, plant: DemoPlant = DemoPlant()) -> None:
     """Generate the plant, then run every stage on it, each printing a short summary."""
+    if "max_epochs" not in settings.training.model_fields_set:
+        training = settings.training.model_copy(update={"max_epochs": plant.max_epochs})
+        settings = settings.model_copy(update={"training": training})
     root = settings.workdir / "demo"
     console.rule("[bold]1. synthetic plant")
     audio_root, run_root = _generate_plant(root / "plant", plant, settings)
@@ -41,6 +46,19 @@ def run_demo(settings: Settings, console: Console, plant: DemoPlant = DemoPlant(
     console.rule("[bold]2. features")
     run = extract_features([audio_root, run_root], settings.workdir / "features", settings)
     console.print(_features_summary(run))
+
+    console.rule("[bold]3. feature store (Feast)")
+    stages.feature_store(settings, run, console)
+
+    console.rule("[bold]4. training, evaluation, registry (MLflow)")
+    stages.train_models(settings, run.out_dir, console)
+
+    console.rule("[bold]5. scoring service (FastAPI)")
+    stages.serve_and_score(settings, audio_root, console)
+
+    console.rule("[bold]6. bearing prognostics")
+    stages.prognose_run(settings, run_root, console)
+    console.print(f"\nMLflow: .venv/bin/mlflow ui --backend-store-uri {settings.tracking_uri}", highlight=False)
 
 
 def _generate_plant(root: Path, plant: DemoPlant, settings: Settings) -> tuple[Path, Path]:

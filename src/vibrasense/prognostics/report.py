@@ -108,10 +108,15 @@ def log_to_mlflow(settings: Settings, source: str, results: list[MachinePrognosi
     import mlflow
 
     from vibrasense.errors import StoreError
+    from vibrasense.training.tracking import experiment_id, tracking_client
+    from vibrasense.training.train import ARTIFACTS_DIR
 
-    mlflow.set_tracking_uri(settings.tracking_uri)
     try:
-        mlflow.set_experiment(EXPERIMENT)
+        client = tracking_client(settings)
+        artifacts = (settings.workdir.resolve() / ARTIFACTS_DIR).as_uri()
+        mlflow.set_experiment(experiment_id=experiment_id(client, EXPERIMENT, artifacts))
+    except StoreError:
+        raise
     except Exception as error:  # MLflow raises many types for an unreachable or broken store
         raise StoreError(f"cannot use the MLflow tracking store {settings.tracking_uri}: {error}") from None
     with mlflow.start_run(run_name=f"prognose {Path(source).name}") as run:
