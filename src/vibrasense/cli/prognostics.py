@@ -53,17 +53,32 @@ def prognose(
     out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: <workdir>/prognostics)."),
     features: str | None = typer.Option(None, help="Comma-separated health-index features (default: scale features)."),
     failure_ratio: float = typer.Option(4.0, help="Failure level as a multiple of the alarm threshold."),
+    past: list[Path] = typer.Option(
+        [], "--past", help="Earlier runs to failure of the same bearing kind (repeatable): RUL by similarity."
+    ),
     mlflow: bool = typer.Option(True, help="Log the tables and plots to MLflow."),
 ) -> None:
     """Health index, early-warning alarm and remaining useful life per snapshot, with plots."""
+    from vibrasense.prognostics.health import health_index
     from vibrasense.prognostics.report import log_to_mlflow
     from vibrasense.prognostics.report import prognose as run_prognosis
+    from vibrasense.prognostics.rul import PastRuns
     from vibrasense.prognostics.runs import load_run
 
     config = settings()
     run = load_run(source, config)
     chosen = [f.strip() for f in features.split(",")] if features else None
-    results = run_prognosis(run, out or config.workdir / "prognostics", chosen, failure_level_ratio=failure_ratio)
+    history = None
+    if past:
+        history = PastRuns.learn([health_index(load_run(path, config), chosen) for path in past])
+        console.print(
+            f"{len(past)} earlier runs: mean life {history.mean_life_hours:.1f} h, failure at "
+            f"{history.failure_ratio:.1f}x the alarm threshold",
+            highlight=False,
+        )
+    results = run_prognosis(
+        run, out or config.workdir / "prognostics", chosen, failure_level_ratio=failure_ratio, past=history
+    )
     table = Table("machine", "snapshots", "sensor faults", "alarm at", "onset", "RUL now (h)")
     for result in results:
         health = result.health
