@@ -138,8 +138,8 @@ def promote_if_better(settings: Settings, features_dir: Path | str | None = None
     challenger = _alias_version(client, name, CHALLENGER)
     if champion is None or challenger is None:
         return Promotion(
-            champion.version if champion else None,
-            challenger.version if challenger else None,
+            str(champion.version) if champion else None,
+            str(challenger.version) if challenger else None,
             reason=f"nothing to compare: needs both a {CHAMPION} and a {CHALLENGER} version",
         )
     folder = features_dir or client.get_run(challenger.run_id).data.params.get("features_dir")
@@ -166,7 +166,7 @@ def promote_if_better(settings: Settings, features_dir: Path | str | None = None
     else:
         reason = f"v{challenger.version} does not beat v{champion.version} on {folder}; champion kept"
     log.info(reason)
-    return Promotion(champion.version, challenger.version, old, new, promoted, reason)
+    return Promotion(str(champion.version), str(challenger.version), old, new, promoted, reason)
 
 
 def _alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:

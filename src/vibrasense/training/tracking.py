@@ -49,9 +49,12 @@ def check_reachable(uri: str) -> None:
         ) from None
 
 
-def experiment_id(client: MlflowClient, name: str) -> str:
-    """The id of experiment ``name``, created when missing."""
+def experiment_id(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
+    """The id of experiment ``name``, created when missing (its artifacts under ``artifact_location``).
+
+    Without a location MLflow would put the artifacts in ``./mlruns`` of the current directory.
+    """
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    return client.create_experiment(name)
+    return client.create_experiment(name, artifact_location=artifact_location)

@@ -38,6 +38,7 @@ AUTOENCODER_SETTINGS = (
     "seed",
 )
 AUTO_VALIDATION_FRACTION = 0.3
+ARTIFACTS_DIR = "mlartifacts"  # run artifacts, in the work directory
 
 
 @dataclass
@@ -139,7 +140,8 @@ def train_and_register(settings: Settings, features_dir: Path | str, model_name:
     data = load_training_data(settings, features_dir)
     detector = build_detector(settings, model_name)
     lightning.seed_everything(settings.training.seed, verbose=False)
-    experiment = experiment_id(client, settings.tracking.experiment)
+    artifacts = (settings.workdir.resolve() / ARTIFACTS_DIR).as_uri()
+    experiment = experiment_id(client, settings.tracking.experiment, artifacts)
     with mlflow.start_run(experiment_id=experiment) as run:
         run_id = run.info.run_id
         checkpoints = settings.workdir.resolve() / "checkpoints" / run_id
