@@ -10,6 +10,7 @@
 
 Sources: FEMTO-ST PRONOSTIA (Nectoux et al., PHM 2012); IMS, University of Cincinnati (Lee et al., 2007);
 CWRU Bearing Data Center. Usage: .venv/bin/python benchmarks/prognostics.py [--data ../shared/data]
+[--only femto|ims|rul|cwru ...]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from vibrasense.signals.readers import read_signal
 
 FEMTO = ("Bearing1_2", "Bearing2_1", "Bearing3_1")
 CUTS = (0.5, 0.7, 0.9, 0.95, 0.98)
+SECTIONS = ("femto", "ims", "rul", "cwru")
 
 
 def femto_alarms(runs: dict[str, pd.DataFrame]) -> None:
@@ -117,13 +119,21 @@ def cwru_diagnosis(data: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument(
+        "--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="run only these sections (default: all)"
+    )
     args = parser.parse_args()
     settings = load_settings()
-    runs = {name: load_run(args.data / "femto" / f"{name}.zip", settings) for name in FEMTO}
-    femto_alarms(runs)
-    ims_alarms(args.data)
-    rul_leave_one_out(runs)
-    cwru_diagnosis(args.data)
+    if {"femto", "rul"} & set(args.only):
+        runs = {name: load_run(args.data / "femto" / f"{name}.zip", settings) for name in FEMTO}
+    if "femto" in args.only:
+        femto_alarms(runs)
+    if "ims" in args.only:
+        ims_alarms(args.data)
+    if "rul" in args.only:
+        rul_leave_one_out(runs)
+    if "cwru" in args.only:
+        cwru_diagnosis(args.data)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from vibrasense.cli import app
 from vibrasense.config import load_settings
 from vibrasense.prognostics import diagnose
 from vibrasense.prognostics.correlation import degradation_correlation
-from vibrasense.prognostics.diagnosis import DETECTION_LEVEL
+from vibrasense.prognostics.diagnosis import DETECTION_LEVEL, prewhiten
 from vibrasense.prognostics.health import HealthResult, health_index
 from vibrasense.prognostics.rul import PastRuns, estimate_rul, phm2012_score
 from vibrasense.prognostics.runs import load_run
@@ -42,6 +42,36 @@ def test_diagnosis_names_a_synthetic_defect(defect: str | None, verdict: str) ->
     if defect:
         assert result.confidence > 0.6
         assert result.scores[verdict] >= DETECTION_LEVEL and result.evidence[0].snr >= DETECTION_LEVEL / 2
+
+
+def test_prewhitening_removes_a_strong_shaft_harmonic_and_leaves_no_edge_impulse() -> None:
+    rng = np.random.default_rng(5)
+    t = np.arange(120_000) / 12_000
+    x = 50 * np.sin(2 * np.pi * 3 * SHAFT * t + 0.3) + rng.standard_normal(len(t))
+    whitened = prewhiten(x, trim=True)
+    spectrum = np.abs(np.fft.rfft(whitened))
+    freqs = np.fft.rfftfreq(len(whitened), 1 / 12_000)
+    near = np.abs(freqs - 3 * SHAFT) < 1.0
+    assert spectrum[near].max() < 5 * np.median(spectrum)  # the harmonic stood 1000x above the noise
+    # the record is not periodic in its length: untapered, the wrap-around jump whitens into a large impulse
+    assert np.abs(whitened).max() < 6 * whitened.std()
+
+
+@pytest.mark.parametrize("seconds", [1.0, 10.0])
+def test_noise_and_healthy_records_stay_below_the_detection_level(seconds: float) -> None:
+    rng = np.random.default_rng(7)
+    for x in (rng.standard_normal(int(seconds * 12_000)), bearing_vibration(seconds, 12_000, CWRU, SHAFT, seed=7)):
+        result = diagnose(x, 12_000, CWRU, SHAFT)
+        assert result.verdict == "none"
+        assert max(result.scores.values()) < 0.75 * DETECTION_LEVEL
+
+
+def test_a_mild_rolling_element_defect_is_supported_by_its_cage_rate_modulation() -> None:
+    x = bearing_vibration(10.0, 12_000, CWRU, SHAFT, "rolling_element", severity=1.0, seed=4)
+    result = diagnose(x, 12_000, CWRU, SHAFT)
+    assert result.verdict == "rolling_element"
+    labels = {peak.label for peak in result.evidence}
+    assert "2xBSF" in labels and "FTF" in labels
 
 
 def _run(values: list[float], start: str = "2024-01-01") -> pd.DataFrame:
