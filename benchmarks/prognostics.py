@@ -94,6 +94,16 @@ def rul_leave_one_out(runs: dict[str, pd.DataFrame]) -> None:
             print(f"{name:<12}{cut:>6.0%}{truth:>12.2f}{estimate.hours:>16.2f}{baseline:>15.2f}")
     score = phm2012_score(np.array(actual), np.array(ours))
     base = phm2012_score(np.array(actual), np.array(reference))
+    names = np.array([name for name in runs for _ in CUTS])
+    cuts = np.array([f"{cut:.0%}" for _ in runs for cut in CUTS])
+    truth_all, ours_all, reference_all = np.array(actual), np.array(ours), np.array(reference)
+    for label, keys in (("bearing", names), ("cut", cuts)):
+        parts = []
+        for key in dict.fromkeys(keys):
+            chosen = keys == key
+            ours_part = phm2012_score(truth_all[chosen], ours_all[chosen])
+            parts.append(f"{key} {ours_part:.2f}/{phm2012_score(truth_all[chosen], reference_all[chosen]):.2f}")
+        print(f"score per {label} (vibrasense/reference): " + "; ".join(parts))
     print(
         f"PHM 2012 score: vibrasense {score:.3f}; reference (mean life of the other bearings minus time elapsed) "
         f"{base:.3f}; ratio {score / max(base, 1e-9):.2f}; challenge winner 0.31"

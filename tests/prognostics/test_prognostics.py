@@ -17,7 +17,7 @@ from vibrasense.prognostics import diagnose
 from vibrasense.prognostics.correlation import degradation_correlation
 from vibrasense.prognostics.diagnosis import DETECTION_LEVEL, prewhiten
 from vibrasense.prognostics.health import HealthResult, health_index
-from vibrasense.prognostics.rul import PastRuns, estimate_rul, phm2012_score
+from vibrasense.prognostics.rul import PastRuns, best_guess, estimate_rul, phm2012_score, similarity_candidates
 from vibrasense.prognostics.runs import load_run
 from vibrasense.signals.bearings import PRESETS
 from vibrasense.signals.synthetic import bearing_vibration, write_run_to_failure
@@ -120,7 +120,68 @@ def test_past_runs_give_the_alarm_lead() -> None:
     assert past.alarm_lead_hours is not None and 0 < past.alarm_lead_hours < 5
     current = health_index(_run(growth))
     at = current.first_alarm
-    assert estimate_rul(current, at, past=past).hours == pytest.approx(past.alarm_lead_hours)
+    estimate = estimate_rul(current, at, past=past)
+    # one past run is one sample: the estimate leans early of its lead (a late RUL costs more), within 30 %
+    assert 0.7 * past.alarm_lead_hours <= estimate.hours <= past.alarm_lead_hours
+    assert estimate.low <= estimate.hours <= estimate.high
+    summaries = PastRuns(past.mean_life_hours, past.alarm_lead_hours, past.failure_ratio)  # no timelines: as before
+    assert estimate_rul(current, at, past=summaries).hours == pytest.approx(past.alarm_lead_hours)
+
+
+def _alarmed(hours: float, alarm_hours: float | None) -> HealthResult:
+    """A run observed for ``hours`` (a snapshot every 6 minutes), its alarm at ``alarm_hours``."""
+    times = pd.date_range("2024-01-01", periods=int(hours * 10) + 1, freq="6min", tz="UTC")
+    table = pd.DataFrame({"event_timestamp": times, "smoothed": 1.0, "health_index": 1.0, "sensor_fault": False})
+    alarm = None if alarm_hours is None else times[0] + pd.Timedelta(hours=alarm_hours)
+    return HealthResult(table, threshold=2.0, features=["rms"], onset=alarm, first_alarm=alarm)
+
+
+def test_best_guess_is_conservative_and_exact_for_one_sharp_candidate() -> None:
+    assert best_guess([2.0], spread=1e-9) == pytest.approx(2.0, rel=0.01)
+    one = best_guess([2.0])
+    assert 0.7 * 2.0 < one < 2.0  # a spread makes it lean early
+    two = best_guess([1.0, 3.0])
+    assert 0.7 < two < 2.0  # below the mean of the two: a late estimate is punished harder
+    assert best_guess([0.0, -1.0]) == 0.0
+
+
+def test_past_runs_of_different_lives_are_matched_on_the_degradation_state() -> None:
+    past = PastRuns.learn([_alarmed(10.0, 9.0), _alarmed(20.0, 18.5), _alarmed(4.0, 3.0)])
+    assert [run.lead_hours for run in past.runs] == pytest.approx([1.0, 1.5, 1.0])
+    # 8 h in, no alarm: the 4 h run had failed by now and is left out; each other run leaves its life less 8 h
+    assert similarity_candidates(past.runs, 8.0, None) == pytest.approx([2.0, 12.0])
+    # 19 h in, no alarm yet: longer than all but one life, and at least that run's alarm lead is left
+    assert similarity_candidates(past.runs, 19.0, None) == pytest.approx([1.5])
+    # half an hour after the alarm: the alarm-to-failure time of each run, less the half hour
+    assert similarity_candidates(past.runs, 12.0, 0.5) == pytest.approx([0.5, 1.0, 0.5])
+    # overdue (past every run's lead): failure is imminent, but the estimate stays positive
+    overdue = similarity_candidates(past.runs, 12.0, 2.0)
+    assert len(overdue) == 1 and 0 < overdue[0] < 0.5
+    for at_hours in (2.0, 8.0, 10.2, 11.0, 12.5):
+        current = _alarmed(13.0, 10.0)
+        estimate = estimate_rul(
+            current, current.table["event_timestamp"].iloc[0] + pd.Timedelta(hours=at_hours), past=past
+        )
+        assert estimate.method == "past runs"
+        assert 0 < estimate.low <= estimate.hours <= estimate.high
+
+
+def test_similarity_after_the_alarm_errs_early_on_synthetic_runs(tmp_path: Path) -> None:
+    settings = load_settings()
+    results = {
+        n: health_index(load_run(write_run_to_failure(tmp_path, f"bearing_{n}", n, seed=n), settings)) for n in (70, 90)
+    }
+    past = PastRuns.learn([results[70]])
+    current = results[90]
+    times = current.table["event_timestamp"]
+    life = (times.iloc[-1] - times.iloc[0]).total_seconds() / 3600
+    at = max(times.iloc[0] + pd.Timedelta(hours=0.85 * life), current.first_alarm)
+    truth = (times.iloc[-1] - at).total_seconds() / 3600
+    estimate = estimate_rul(current, at, past=past)
+    assert estimate.method == "past runs"
+    assert estimate.low <= estimate.hours <= estimate.high
+    # the past run is shorter, so is its alarm lead: the estimate errs early (cheap), never late (costly)
+    assert 0.3 * truth <= estimate.hours <= truth
 
 
 def test_phm2012_score_is_one_when_exact_and_penalises_late_more_than_early() -> None:

@@ -1,19 +1,29 @@
-"""Remaining useful life from the health-index trend, and the PHM 2012 challenge score.
+"""Remaining useful life from the health-index trend or from past runs, and the PHM 2012 challenge score.
 
 After onset the smoothed health index of a wearing bearing grows roughly exponentially, so its logarithm is
 fitted with a line in time (hours) and extrapolated to the failure level; the 95 % band comes from the
 slope's standard error. The failure level is a multiple of the run's own alarm threshold, learned from past
 runs (the median ratio of the index at failure to the threshold) or a default.
 
-With past runs of the same kind of bearing, similarity wins: once the alarm has fired, the remaining life
-is the past runs' median time from alarm to failure, less the time since the alarm; before the alarm it is
-their mean life less the time elapsed, but never less than that median alarm lead.
+With past runs of the same kind of bearing, similarity wins. Each past run gives one candidate remaining life,
+matched on the current run's degradation state:
+
+* once the alarm has fired, the past run's own time from alarm to failure less the time since the alarm here;
+  a past run that had already failed this long after its alarm says nothing and is left out;
+* before the alarm, the past run's life less the time elapsed here, but never less than its alarm lead (no
+  alarm yet, so at least a lead remains); a past run that had already failed at this age is left out, since
+  this bearing has outlived it.
+
+The candidates are few and they differ, and the PHM 2012 score punishes a late estimate four times harder than
+an early one, so the estimate is the one that maximises the expected score over the candidates, each blurred
+by a log-normal spread (``SIMILARITY_SPREAD``): a conservative choice that leans towards the shorter lives.
+The band runs from the shortest to the longest candidate widened by that spread (95 %).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -22,6 +32,7 @@ from vibrasense.prognostics.health import HealthResult
 
 DEFAULT_FAILURE_RATIO = 4.0
 MIN_TREND_POINTS = 5
+SIMILARITY_SPREAD = 0.3  # log-normal spread of a past run's remaining life around this run's (about ±30 %)
 
 
 @dataclass(frozen=True)
@@ -35,24 +46,41 @@ class RulEstimate:
 
 
 @dataclass(frozen=True)
+class PastRun:
+    """One complete run to failure: its life and when its alarm fired, in hours from its start."""
+
+    life_hours: float
+    alarm_hours: float | None
+
+    @property
+    def lead_hours(self) -> float | None:
+        """Time from the alarm to failure."""
+        return None if self.alarm_hours is None else self.life_hours - self.alarm_hours
+
+    @classmethod
+    def from_result(cls, result: HealthResult) -> PastRun:
+        times = result.table["event_timestamp"]
+        start = times.iloc[0]
+        alarm = None if result.first_alarm is None else (result.first_alarm - start).total_seconds() / 3600
+        return cls((times.iloc[-1] - start).total_seconds() / 3600, alarm)
+
+
+@dataclass(frozen=True)
 class PastRuns:
-    """What earlier run-to-failure runs of the same kind of bearing teach."""
+    """What earlier run-to-failure runs of the same kind of bearing teach: summaries and each run's timeline."""
 
     mean_life_hours: float
     alarm_lead_hours: float | None
     failure_ratio: float
+    runs: tuple[PastRun, ...] = field(default=())
 
     @classmethod
     def learn(cls, results: list[HealthResult]) -> PastRuns:
         """Summaries of complete runs (each ends at failure)."""
-        lives, leads = [], []
-        for result in results:
-            times = result.table["event_timestamp"]
-            lives.append((times.iloc[-1] - times.iloc[0]).total_seconds() / 3600)
-            if result.first_alarm is not None:
-                leads.append((times.iloc[-1] - result.first_alarm).total_seconds() / 3600)
+        runs = tuple(PastRun.from_result(result) for result in results)
+        leads = [run.lead_hours for run in runs if run.lead_hours is not None]
         lead = float(np.median(leads)) if leads else None
-        return cls(float(np.mean(lives)), lead, failure_ratio(results))
+        return cls(float(np.mean([run.life_hours for run in runs])), lead, failure_ratio(results), runs)
 
 
 def failure_ratio(results: list[HealthResult]) -> float:
@@ -75,10 +103,12 @@ def estimate_rul(
     start = result.table["event_timestamp"].iloc[0]
     elapsed = (at - start).total_seconds() / 3600
     alarmed = result.first_alarm is not None and result.first_alarm <= at
-    if past is not None:
+    since = (at - result.first_alarm).total_seconds() / 3600 if alarmed else None  # type: ignore[operator]
+    if past is not None and past.runs:
+        return _similarity(past.runs, elapsed, since)
+    if past is not None:  # summaries only
         lead = past.alarm_lead_hours
-        if alarmed and lead is not None:
-            since = (at - result.first_alarm).total_seconds() / 3600  # type: ignore[operator]
+        if since is not None and lead is not None:
             remaining = max(lead - since, 0.0)
         else:
             remaining = max(past.mean_life_hours - elapsed, lead or 0.0)
@@ -91,6 +121,40 @@ def estimate_rul(
         if estimate is not None:
             return estimate
     return RulEstimate(math.nan, math.nan, math.nan, "unknown")
+
+
+def similarity_candidates(runs: tuple[PastRun, ...], elapsed: float, since: float | None) -> list[float]:
+    """One remaining life per past run that is still informative at this degradation state (see the module)."""
+    leads = [run.lead_hours for run in runs if run.lead_hours is not None]
+    if since is not None and leads:
+        after_alarm = [lead - since for lead in leads if lead > since]
+        # past every run's lead: failure is overdue, so the shortest lead's last stretch is all that is left
+        return after_alarm or [min(leads) * math.exp(-2 * SIMILARITY_SPREAD) * 0.5]
+    alive = [max(run.life_hours - elapsed, run.lead_hours or 0.0) for run in runs if run.life_hours > elapsed]
+    return alive or leads or [0.0]
+
+
+def best_guess(candidates: list[float], spread: float = SIMILARITY_SPREAD) -> float:
+    """The estimate with the highest expected PHM 2012 score when the truth is one of ``candidates`` (equally
+    likely), each blurred by a log-normal ``spread``."""
+    values = np.asarray([c for c in candidates if c > 0], dtype=float)
+    if not len(values):
+        return 0.0
+    z = np.linspace(-2.0, 2.0, 9)
+    weights = np.tile(np.exp(-(z**2) / 2), len(values))
+    truths = (values[:, None] * np.exp(spread * z)[None, :]).ravel()
+    guesses = np.linspace(0.0, float(values.max()), 401)[1:]
+    expected = [_scores(truths, np.full_like(truths, guess)) @ weights for guess in guesses]
+    return float(guesses[int(np.argmax(expected))])
+
+
+def _similarity(runs: tuple[PastRun, ...], elapsed: float, since: float | None) -> RulEstimate:
+    candidates = similarity_candidates(runs, elapsed, since)
+    guess = best_guess(candidates)
+    widen = math.exp(1.96 * SIMILARITY_SPREAD)
+    low = min(min(candidates), guess) / widen
+    high = max(max(candidates), guess) * widen
+    return RulEstimate(guess, low, high, "past runs")
 
 
 def _exponential(trend: pd.DataFrame, at: pd.Timestamp, failure_level: float) -> RulEstimate | None:
@@ -118,11 +182,12 @@ def _exponential(trend: pd.DataFrame, at: pd.Timestamp, failure_level: float) ->
     )
 
 
+def _scores(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    error = 100 * (actual - predicted) / actual
+    return np.where(error <= 0, np.exp(-np.log(0.5) * error / 5), np.exp(np.log(0.5) * error / 20))
+
+
 def phm2012_score(actual_rul: np.ndarray, predicted_rul: np.ndarray) -> float:
     """Mean PHM 2012 accuracy: Er = 100·(ActRUL − RUL)/ActRUL; exp(−ln(0.5)·Er/5) if Er ≤ 0 (late), else
     exp(ln(0.5)·Er/20) (early, penalised less). 1 is perfect; the challenge was won with 0.31."""
-    actual = np.asarray(actual_rul, dtype=float)
-    predicted = np.asarray(predicted_rul, dtype=float)
-    error = 100 * (actual - predicted) / actual
-    scores = np.where(error <= 0, np.exp(-np.log(0.5) * error / 5), np.exp(np.log(0.5) * error / 20))
-    return float(np.mean(scores))
+    return float(np.mean(_scores(np.asarray(actual_rul, dtype=float), np.asarray(predicted_rul, dtype=float))))
