@@ -96,6 +96,11 @@ class AutoencoderDetector(Detector):
         from vibrasense.models.lightning_autoencoder import LossHistory
         from vibrasense.training.datamodule import LogMelDataModule
 
+        if not log.isEnabledFor(logging.DEBUG):
+            # Lightning sets its own loggers to INFO when imported; its device banners and tips are noise here
+            for name in ("lightning.pytorch", "lightning.fabric"):
+                logging.getLogger(name).setLevel(logging.WARNING)
+
         lightning.seed_everything(self.seed, verbose=False)
         n_mels = _check_logmel(X, self.name)
         self.n_mels_ = n_mels
