@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from vibrasense.config import Settings
 from vibrasense.errors import InputError
@@ -16,6 +15,7 @@ from vibrasense.signals.bearings import resolve_bearing
 from vibrasense.signals.readers import read_signal
 from vibrasense.signals.records import RecordingRef, Signal
 from vibrasense.signals.resample import resample
+from vibrasense.threads import one_native_thread
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def extract_batch(refs: list[RecordingRef], settings: Settings) -> BatchResult:
     BLAS runs single-threaded here: parallelism comes from the workers, and one thread gives bit-identical
     results wherever the batch runs (in-process, a local process or a Dask worker).
     """
-    with threadpool_limits(limits=1):
+    with one_native_thread():
         return _extract(refs, settings)
 
 

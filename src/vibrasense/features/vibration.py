@@ -31,14 +31,19 @@ def vibration_features(
     """Every vibration feature of one signal; the envelope features are NaN when no bearing is known."""
     x = np.asarray(samples, dtype=np.float64)
     x = x - x.mean()
-    rms = float(np.sqrt(np.mean(x**2)))
+    squared = x * x
+    variance = float(squared.mean())
+    rms = float(np.sqrt(variance))
     peak = float(np.max(np.abs(x)))
+    # central moments in one pass over x: scipy.stats' biased skewness and (Fisher) kurtosis, without its copies
+    skewness = float(np.dot(squared, x)) / len(x) / variance**1.5 if variance > 0 else 0.0
+    kurtosis = float(np.dot(squared, squared)) / len(x) / variance**2 - 3.0 if variance > 0 else 0.0
     features = {
         "vib_rms": rms,
         "vib_peak": peak,
         "vib_crest_factor": peak / rms if rms > 0 else 0.0,
-        "vib_kurtosis": float(scipy.stats.kurtosis(x, fisher=True)) if rms > 0 else 0.0,
-        "vib_skewness": float(scipy.stats.skew(x)) if rms > 0 else 0.0,
+        "vib_kurtosis": kurtosis,
+        "vib_skewness": skewness,
     }
     features.update(band_energies(x, sample_rate, settings.band_edges_hz))
     features.update(envelope_features(x, sample_rate, bearing, shaft_hz))

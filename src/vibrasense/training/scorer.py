@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 
 from vibrasense.config import LogMelSettings, Settings, VibrationSettings
 from vibrasense.errors import InputError, ModelError
@@ -26,6 +25,7 @@ from vibrasense.models.base import Detector, load_detector
 from vibrasense.models.tabular import TabularDetector
 from vibrasense.signals.bearings import get_bearing
 from vibrasense.signals.resample import resample
+from vibrasense.threads import one_native_thread
 
 PREPROCESSING_FILE = "preprocessing.json"
 
@@ -77,7 +77,7 @@ class DetectorScorer:
         x = np.asarray(samples, dtype=np.float32)
         if x.ndim != 1 or x.size == 0 or not np.isfinite(x).all():
             raise InputError("<samples>", "need a non-empty 1-D array of finite samples")
-        with threadpool_limits(limits=1), _torch_single_thread(), torch.no_grad():
+        with one_native_thread(), _torch_single_thread(), torch.no_grad():
             value = self._score(x, float(sample_rate))
         return value, self.threshold, bool(value > self.threshold)
 
