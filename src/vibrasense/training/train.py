@@ -137,8 +137,8 @@ def train_and_register(settings: Settings, features_dir: Path | str, model_name:
     The first registered version gets the alias ``champion``, later ones ``challenger``.
     """
     client = tracking_client(settings)
+    detector = build_detector(settings, model_name)  # an unknown model name fails before any data is read
     data = load_training_data(settings, features_dir)
-    detector = build_detector(settings, model_name)
     lightning.seed_everything(settings.training.seed, verbose=False)
     artifacts = (settings.workdir.resolve() / ARTIFACTS_DIR).as_uri()
     experiment = experiment_id(client, settings.tracking.experiment, artifacts)
