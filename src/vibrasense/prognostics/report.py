@@ -109,12 +109,10 @@ def log_to_mlflow(settings: Settings, source: str, results: list[MachinePrognosi
 
     from vibrasense.errors import StoreError
     from vibrasense.training.tracking import experiment_id, tracking_client
-    from vibrasense.training.train import ARTIFACTS_DIR
 
     try:
         client = tracking_client(settings)
-        artifacts = (settings.workdir.resolve() / ARTIFACTS_DIR).as_uri()
-        mlflow.set_experiment(experiment_id=experiment_id(client, EXPERIMENT, artifacts))
+        mlflow.set_experiment(experiment_id=experiment_id(client, settings, EXPERIMENT))
     except StoreError:
         raise
     except Exception as error:  # MLflow raises many types for an unreachable or broken store

@@ -16,6 +16,7 @@ from vibrasense.config import Settings
 from vibrasense.errors import StoreError
 
 CONNECT_TIMEOUT_S = 3.0
+ARTIFACTS_DIR = "mlartifacts"  # run artifacts, in the work directory
 
 
 def tracking_client(settings: Settings) -> MlflowClient:
@@ -49,12 +50,13 @@ def check_reachable(uri: str) -> None:
         ) from None
 
 
-def experiment_id(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
-    """The id of experiment ``name``, created when missing (its artifacts under ``artifact_location``).
+def experiment_id(client: MlflowClient, settings: Settings, name: str) -> str:
+    """The id of experiment ``name``, created when missing with its artifacts in ``<workdir>/mlartifacts``.
 
     Without a location MLflow would put the artifacts in ``./mlruns`` of the current directory.
     """
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_location)
+    artifacts = (settings.workdir.resolve() / ARTIFACTS_DIR).as_uri()
+    return client.create_experiment(name, artifact_location=artifacts)

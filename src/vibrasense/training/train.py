@@ -38,7 +38,6 @@ AUTOENCODER_SETTINGS = (
     "seed",
 )
 AUTO_VALIDATION_FRACTION = 0.3
-ARTIFACTS_DIR = "mlartifacts"  # run artifacts, in the work directory
 
 
 @dataclass
@@ -140,8 +139,7 @@ def train_and_register(settings: Settings, features_dir: Path | str, model_name:
     detector = build_detector(settings, model_name)  # an unknown model name fails before any data is read
     data = load_training_data(settings, features_dir)
     lightning.seed_everything(settings.training.seed, verbose=False)
-    artifacts = (settings.workdir.resolve() / ARTIFACTS_DIR).as_uri()
-    experiment = experiment_id(client, settings.tracking.experiment, artifacts)
+    experiment = experiment_id(client, settings, settings.tracking.experiment)
     with mlflow.start_run(experiment_id=experiment) as run:
         run_id = run.info.run_id
         checkpoints = settings.workdir.resolve() / "checkpoints" / run_id
