@@ -82,7 +82,11 @@ class _RedisReader:
 
     def __init__(self, config: Any, views: list[tuple[Any, list[str]]]) -> None:
         import redis
-        from feast.infra.online_stores.helpers import _mmh3
+        from feast.infra.online_stores.helpers import _mmh3, _redis_key
+        from feast.protos.feast.types.Value_pb2 import Value
+        from google.protobuf.timestamp_pb2 import Timestamp
+
+        self._redis_key, self._value, self._timestamp = _redis_key, Value, Timestamp  # resolved once, off the hot path
 
         self.config = config
         host, _, port = config.online_store.connection_string.split(",")[0].rpartition(":")
@@ -94,19 +98,15 @@ class _RedisReader:
             self.fields += [_mmh3(f"{view.name}:{name}") for name in names] + [f"_ts:{view.name}".encode()]
 
     def read(self, key: Any) -> list[tuple[datetime | None, dict[str, Any] | None]]:
-        from feast.infra.online_stores.helpers import _redis_key
-        from feast.protos.feast.types.Value_pb2 import Value
-        from google.protobuf.timestamp_pb2 import Timestamp
-
-        raw = self.client.hmget(_redis_key(self.config.project, key, 3), self.fields)
+        raw = self.client.hmget(self._redis_key(self.config.project, key, 3), self.fields)
         result: list[tuple[datetime | None, dict[str, Any] | None]] = []
         for start, names in self.layout:
             stamp = raw[start + len(names)]
             if stamp is None:
                 result.append((None, None))
                 continue
-            values = {name: Value.FromString(raw[start + i]) for i, name in enumerate(names) if raw[start + i]}
-            moment = Timestamp.FromString(stamp).ToDatetime(tzinfo=UTC)
+            values = {name: self._value.FromString(raw[start + i]) for i, name in enumerate(names) if raw[start + i]}
+            moment = self._timestamp.FromString(stamp).ToDatetime(tzinfo=UTC)
             result.append((moment, values))
         return result
 

@@ -75,8 +75,8 @@ def source_path(settings: Settings) -> Path:
     return Path(definitions.recording_features.path)
 
 
-def check_source(settings: Settings, parquet: Path) -> pd.Series:
-    """Check the Parquet schema against the definitions; returns its event timestamps.
+def check_source(settings: Settings, parquet: Path) -> pd.DataFrame:
+    """Check the Parquet schema against the definitions; returns its machine ids and UTC event timestamps.
 
     Raises :class:`StoreError` naming the file and every missing or non-numeric column.
     """
@@ -105,8 +105,9 @@ def check_source(settings: Settings, parquet: Path) -> pd.Series:
         wrong.append(f"{TIMESTAMP} ({schema.field(TIMESTAMP).type}, not a timestamp)")
     if wrong:
         raise StoreError(f"{parquet}: columns of the wrong type for the feature definitions: {wrong}")
-    stamps = pd.read_parquet(parquet, columns=[TIMESTAMP])[TIMESTAMP]
-    return pd.to_datetime(stamps, utc=True)
+    keys = pd.read_parquet(parquet, columns=[JOIN_KEY, TIMESTAMP])
+    keys[TIMESTAMP] = pd.to_datetime(keys[TIMESTAMP], utc=True)
+    return keys
 
 
 def apply(settings: Settings) -> list[str]:
@@ -134,26 +135,24 @@ def materialize(settings: Settings, start: datetime | None = None, end: datetime
         views = [v.name for v in store.list_feature_views()]
     if not views:
         raise StoreError(f"the feature store {repo_path(settings)} has no feature views; run `vibrasense store apply`")
-    stamps = check_source(settings, source_path(settings))
-    if stamps.empty:
-        raise StoreError(f"{source_path(settings)}: the feature table has no rows; nothing to materialise")
+    parquet = source_path(settings)
+    keys = check_source(settings, parquet)
+    if keys.empty:
+        raise StoreError(f"{parquet}: the feature table has no rows; nothing to materialise")
+    stamps = keys[TIMESTAMP]
     end = _aware(end) if end else max(datetime.now(UTC), stamps.max().to_pydatetime() + timedelta(seconds=1))
     started = time.perf_counter()
     first_start = end
     with _quiet(), as_store_error(settings, "materialize"):
         for name in views:
             view = store.get_feature_view(name)
-            view_start = _aware(start) if start else view.most_recent_end_time
-            if view_start is None:
-                view_start = stamps.min().to_pydatetime()
-            first_start = min(first_start, _aware(view_start))
+            view_start = _aware(start or view.most_recent_end_time or stamps.min().to_pydatetime())
+            first_start = min(first_start, view_start)
             if view_start < end:
                 store.materialize(start_date=view_start, end_date=end, feature_views=[name])
     seconds = time.perf_counter() - started
-    in_range = stamps[(stamps >= first_start) & (stamps < end)]
-    machines = pd.read_parquet(source_path(settings), columns=[JOIN_KEY, TIMESTAMP])
-    machines = machines[pd.to_datetime(machines[TIMESTAMP], utc=True).between(first_start, end, inclusive="left")]
-    result = Materialization(first_start, end, len(in_range), machines[JOIN_KEY].nunique(), seconds)
+    in_range = keys[(stamps >= first_start) & (stamps < end)]
+    result = Materialization(first_start, end, len(in_range), in_range[JOIN_KEY].nunique(), seconds)
     log.info(
         "materialised %d rows of %d machines into the %s in %.2f s",
         result.rows,
