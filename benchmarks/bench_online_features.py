@@ -56,6 +56,8 @@ def feature_table(settings: Settings, machines: int, rows: int | None = None, se
             "sample_rate": 16000,
             "channels": 1,
             "duration": 10.0,
+            "bearing": None,
+            "shaft_hz": float("nan"),
         }
     )
     return pd.concat([meta[list(RECORD_COLUMNS)], frame], axis=1)
@@ -91,7 +93,7 @@ def raw_reader(settings: Settings, machine: str) -> Callable[[], object]:
     key = EntityKey(join_keys=["machine_id"], entity_values=[Value(string_val=machine)])
     project = settings.store.project
     tables = [f"{project}_{view}" for view in (AUDIO_VIEW, VIBRATION_VIEW)]
-    kind = settings.store.online_store
+    kind = settings.store.online_store.type
     if kind == "sqlite":
         conn = sqlite3.connect(repo_path(settings) / "data" / "online_store.db", check_same_thread=False)
         blob = serialize_entity_key(key, 3)
@@ -100,15 +102,15 @@ def raw_reader(settings: Settings, machine: str) -> Callable[[], object]:
     if kind == "postgres":
         import psycopg
 
-        pg = settings.store.postgres
+        pg = settings.store.online_store
         conn = psycopg.connect(f"host={pg.host} port={pg.port} user={pg.user} dbname={pg.database}", autocommit=True)
         blob = serialize_entity_key(key, 3)
         queries = [f'SELECT feature_name, value, event_ts FROM "{t}" WHERE entity_key = %s' for t in tables]
         return lambda: [conn.execute(q, (blob,), prepare=True).fetchall() for q in queries]
     import redis
 
-    host, _, port = settings.store.redis_connection.rpartition(":")
-    client = redis.Redis(host=host, port=int(port))
+    (host, port), *_ = settings.store.online_store.servers()
+    client = redis.Redis(host=host, port=port)
     redis_key = _redis_key(project, key, 3)
     return lambda: client.hgetall(redis_key)
 
@@ -133,7 +135,7 @@ def lookups(kind: str, machines: int, n: int, root: Path) -> list[tuple[str, str
         database = store["project"]
         with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{database}"')
-        store["postgres"] = {"database": database, "sslmode": "disable"}
+        store["online_store"] = {"type": "postgres", "database": database, "sslmode": "disable"}
     if kind == "redis" and not reachable("127.0.0.1", 6379):
         print("redis: no server on 127.0.0.1:6379, skipped")
         return None
@@ -193,6 +195,7 @@ def main() -> None:
         for machines in (args.machines, args.rows):
             seconds, rate = materialization(args.rows, machines, root)
             print(f"{machines:<26}{seconds:>9.1f}{rate:>15,.0f}")
+
 
 if __name__ == "__main__":
     main()

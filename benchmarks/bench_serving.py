@@ -1,9 +1,11 @@
 """Benchmark of the scoring service over HTTP on loopback, against the in-process model call (the floor).
 
     .venv/bin/python benchmarks/bench_serving.py [--requests 10000] [--model auto|registry|reference]
+                                                 [--body wav|json]
 
 Starts ``uvicorn`` in a subprocess with the service, then drives it from a separate load-generator process
-(httpx, one keep-alive client per thread), uploading one 10-s 16 kHz MIMII fan clip as a WAV file:
+(httpx, one keep-alive client per thread), sending one 10-s 16 kHz MIMII fan clip as a WAV file
+(``POST /v1/score/file``, the default) or as JSON samples (``POST /v1/score``, ``--body json``):
 
 - latency p50 / p99 at concurrency 1, and the in-process ``scorer.score`` on the same clip (the floor);
 - throughput at concurrency 8, against the floor's single-thread throughput;
@@ -11,7 +13,7 @@ Starts ``uvicorn`` in a subprocess with the service, then drives it from a separ
 
 Goals: p99 <= 20 ms at concurrency 1, >= 100 clips/s at concurrency 8, zero 5xx.
 
-The model is the registry champion (``vibrasense.training.load_scorer``) when training has registered one
+The model is the registry champion (``vibrasense.registry.load_scorer``) when training has registered one
 in ``--workdir`` (``--model registry``), or else a reference detector defined here (log band energies of
 the clip against healthy MIMII clips, mean |z|), whose cost is a full FFT of the clip.
 """
@@ -33,6 +35,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from vibrasense.inference import Verdict
+from vibrasense.signals.records import SignalContext
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("VIBRASENSE_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -65,9 +70,9 @@ class ReferenceScorer:
     def _raw(self, samples: np.ndarray, sample_rate: float) -> float:
         return float(np.mean(np.abs((self._features(samples, sample_rate) - self.mean_) / self.std_)))
 
-    def score(self, samples: np.ndarray, sample_rate: float) -> tuple[float, float, bool]:
+    def score(self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None) -> Verdict:
         value = self._raw(samples, sample_rate)
-        return value, self.threshold_, value > self.threshold_
+        return Verdict(value, self.threshold_, value > self.threshold_)
 
 
 def healthy_clips() -> tuple[list[np.ndarray], float]:
@@ -123,11 +128,16 @@ def serve(port: int, kind: str, workdir: Path) -> None:
 # -- the load-generator process ----------------------------------------------------------------------
 
 
+ENDPOINTS = {"wav": "/v1/score/file", "json": "/v1/score"}
+
+
 def drive(url: str, clip: Path, concurrency: int, requests: int) -> dict:
-    """Send ``requests`` uploads of ``clip`` with ``concurrency`` threads; latencies and error counts."""
+    """Send ``requests`` copies of ``clip`` (a WAV upload, or JSON samples for ``.json``) with ``concurrency``
+    threads; latencies and error counts."""
     import httpx
 
     payload = clip.read_bytes()
+    as_json = clip.suffix == ".json"
     local = threading.local()
     counter = iter(range(requests))
     lock = threading.Lock()
@@ -145,11 +155,15 @@ def drive(url: str, clip: Path, concurrency: int, requests: int) -> dict:
                 return
             began = time.perf_counter()
             try:
-                response = client.post(
-                    url,
-                    files={"file": ("clip.wav", payload, "audio/wav")},
-                    data={"machine_id": f"bench-{index % 16}"},
-                )
+                if as_json:
+                    headers = {"content-type": "application/json"}
+                    response = client.post(url, content=payload, headers=headers)
+                else:
+                    response = client.post(
+                        url,
+                        files={"file": ("clip.wav", payload, "audio/wav")},
+                        data={"machine_id": f"bench-{index % 16}"},
+                    )
                 key = str(response.status_code)
             except httpx.HTTPError as error:
                 key = type(error).__name__
@@ -210,13 +224,12 @@ def wait_ready(base: str, server: subprocess.Popen, timeout: float = 120) -> Non
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=10_000, help="Requests at concurrency 32.")
     parser.add_argument("--latency-requests", type=int, default=500, help="Requests at concurrency 1.")
     parser.add_argument("--throughput-requests", type=int, default=2_000, help="Requests at concurrency 8.")
     parser.add_argument("--model", choices=("auto", "registry", "reference"), default="auto")
+    parser.add_argument("--body", choices=tuple(ENDPOINTS), default="wav", help="WAV upload or JSON samples.")
     parser.add_argument("--workdir", type=Path, default=None, help="Work directory (registry, scores.db).")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -248,9 +261,13 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> None:
     sf.write(buffer, samples, int(rate), format="WAV", subtype="PCM_16")
     clip_path.write_bytes(buffer.getvalue())
     print(f"clip: {len(samples) / rate:.1f} s at {rate:g} Hz ({clip_path.stat().st_size / 1024:.0f} KiB WAV)")
+    decoded = sf.read(clip_path, dtype="float32")[0]
+    if args.body == "json":
+        clip_path = workdir / "clip.json"
+        clip_path.write_text(json.dumps({"sample_rate": rate, "samples": decoded.tolist(), "machine_id": "bench-0"}))
+        print(f"sent as JSON samples ({clip_path.stat().st_size / 1024:.0f} KiB)")
 
     scorer = build_scorer(kind, workdir)
-    decoded = sf.read(clip_path, dtype="float32")[0]
     floor_times = floor(scorer, decoded, rate, 300)
     print(f"model: {scorer.name} v{scorer.version} ({kind}); cores: {os.cpu_count()}")
 
@@ -265,7 +282,7 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> None:
     )
     try:
         wait_ready(base, server)
-        url = f"{base}/v1/score"
+        url = f"{base}{ENDPOINTS[args.body]}"
         run_load(url, clip_path, 4, 100)  # warm the server's paths and connection handling
         c1 = run_load(url, clip_path, 1, args.latency_requests)
         c8 = run_load(url, clip_path, 8, args.throughput_requests)
@@ -285,9 +302,7 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> None:
     print(f"{'':34}{'service (HTTP)':>16}{'floor (in-process)':>20}{'ratio':>8}")
     print(f"{'latency p50, concurrency 1 (ms)':34}{p50:16.2f}{floor_p50:20.2f}{p50 / floor_p50:8.2f}")
     print(f"{'latency p99, concurrency 1 (ms)':34}{p99:16.2f}{floor_p99:20.2f}{p99 / floor_p99:8.2f}")
-    print(
-        f"{'throughput, concurrency 8 (clip/s)':34}{rate8:16.1f}{floor_rate:20.1f}{rate8 / floor_rate:8.2f}"
-    )
+    print(f"{'throughput, concurrency 8 (clip/s)':34}{rate8:16.1f}{floor_rate:20.1f}{rate8 / floor_rate:8.2f}")
     print(
         f"{'latency p50 / p99, concurrency 8':34}{percentile_ms(c8['latencies'], 50):7.1f} /"
         f"{percentile_ms(c8['latencies'], 99):7.1f} ms"

@@ -4,7 +4,7 @@ Part 1: seconds per training epoch of cnn-ae over N 10-s 16 kHz clips (default 1
 128 x 32 log-mel frames each), from a memory-mapped log-mel store as ``vibrasense train`` reads it, with the
 same Lightning module, data module and batch size (64). Reference in the same run: one pass of the
 DataLoader alone (slicing and normalising the windows, no model), the data floor.
-Part 2: ms per 10-s clip through ``DetectorScorer.score`` (raw samples -> log-mel -> cnn-ae -> score), the
+Part 2: ms per 10-s clip through ``ModelScorer.score`` (raw samples -> log-mel -> cnn-ae -> score), the
 path of the scoring service and the MLflow pyfunc, on one thread. Reference: the log-mel extraction alone.
 
     .venv/bin/python benchmarks/bench_training.py [--clips 1000] [--epochs 2] [--inference-clips 20]
@@ -33,11 +33,12 @@ from threadpoolctl import threadpool_limits
 from vibrasense.config import load_settings
 from vibrasense.features import spectral
 from vibrasense.features.logmel_store import LogMelStore, write_index, write_shard
+from vibrasense.features.spec import FeatureSpec
+from vibrasense.inference import ModelInputs, ModelScorer, limit_process_threads
 from vibrasense.models.autoencoder import _band_statistics as band_statistics
 from vibrasense.models.cnn_ae import CnnAEDetector
+from vibrasense.models.lightning_data import LogMelDataModule
 from vibrasense.signals.synthetic import ANOMALIES, machine_sound
-from vibrasense.training.datamodule import LogMelDataModule
-from vibrasense.training.scorer import DetectorScorer, save_preprocessing
 
 RATE = 16_000
 SECONDS = 10.0
@@ -114,14 +115,15 @@ def epoch_seconds(store: LogMelStore, epochs: int) -> tuple[list[float], float, 
     return timer.seconds, floor, len(data.train_set)
 
 
-def scorer_for(store: LogMelStore, folder: Path) -> DetectorScorer:
+def scorer_for(store: LogMelStore, folder: Path) -> ModelScorer:
     """A cnn-ae fitted (one epoch) on 32 clips of the store, saved and loaded as ``vibrasense train`` does."""
     settings = load_settings(None, workdir=folder)
     detector = CnnAEDetector(max_epochs=1, accelerator="cpu")
     detector.fit([store[r] for r in store.recording_ids[:32]])
     directory = detector.save(folder / "detector")
-    save_preprocessing(settings, directory)
-    return DetectorScorer.from_directory(directory, "bench", "1")
+    FeatureSpec.from_settings(settings).save(directory)
+    ModelInputs(kind="logmel").save(directory)
+    return ModelScorer.from_directory(directory, "bench", "1")
 
 
 def best_ms_per_clip(run: Callable[[np.ndarray], object], clips: list[np.ndarray], repeats: int = 3) -> float:
@@ -134,10 +136,11 @@ def best_ms_per_clip(run: Callable[[np.ndarray], object], clips: list[np.ndarray
     return best
 
 
-def inference(scorer: DetectorScorer, clips: int) -> tuple[float, float]:
-    """(ms per clip of DetectorScorer.score, ms per clip of the log-mel alone), one thread."""
+def inference(scorer: ModelScorer, clips: int) -> tuple[float, float]:
+    """(ms per clip of ModelScorer.score, ms per clip of the log-mel alone), one thread."""
     samples = [machine_sound(SECONDS, RATE, machine=k % 4, clip=1000 + k) for k in range(clips)]
-    settings = scorer.logmel_settings
+    settings = scorer.spec.logmel
+    limit_process_threads()  # as the service does once at start-up
     scorer.score(samples[0], RATE)
     with threadpool_limits(limits=1):
         spectral.extract_logmel(samples[0], RATE, settings)
@@ -174,7 +177,7 @@ def main() -> None:
     projected = best * 1000 / args.clips
     print(f"goal: <= {GOAL_EPOCH_S:.0f} s per epoch over 1000 clips; best epoch projects to {projected:.1f} s per 1000")
 
-    print("\n# scoring one 10-s 16 kHz clip with cnn-ae (DetectorScorer.score), one thread")
+    print("\n# scoring one 10-s 16 kHz clip with cnn-ae (ModelScorer.score), one thread")
     print(f"{'step':<40}{'ms per clip':>12}{'ratio':>8}")
     print(f"{'log-mel extraction alone (floor)':<40}{logmel_ms:>12.2f}{1.0:>8.1f}")
     print(f"{'raw samples -> score':<40}{ms:>12.2f}{ms / logmel_ms:>8.1f}")

@@ -6,7 +6,11 @@ them and are tested on the held-out last 40 % against the 1-s segments of every 
 (IR inner race, OR outer race, B ball; all defect sizes and positions at load 0). Features per segment are
 those of the features stage: the 13 audio features (after resampling to 16 kHz) and the vibration
 features (RMS, peak, crest factor, kurtosis, skewness, FFT band energies, envelope amplitudes at the
-bearing defect frequencies of the 6205 drive-end bearing at 1797 rpm). Goal: AUC >= 0.99 for every class.
+bearing defect frequencies of the 6205 drive-end bearing at 1797 rpm), computed by the one featurizer
+the features stage and the service share. Each detector is then saved as a model folder and served: the
+raw held-out and fault segments go to ``POST /v1/score`` of the real service over HTTP, and the AUC is
+reported offline and over HTTP (they must agree; "met" needs both the goal and equal scores to 1e-6).
+Goal: AUC >= 0.99 for every class.
 Part 2, MIMII fan id_00 (Purohit et al., 2019; channel 0): the features stage's output, split by the rule
 ``vibrasense train`` uses for layouts without splits (a seeded 30 % of the normal clips held out for test
 with every abnormal clip; the other normal clips train); cnn-ae, dense-ae (the DCASE 2020 baseline) and the
@@ -20,24 +24,33 @@ Cite the data's authors when reporting (see ``../shared/data/README.md``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import socket
 import tempfile
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
+import uvicorn
 from threadpoolctl import threadpool_limits
 
 from vibrasense.config import Settings, load_settings
-from vibrasense.features import spectral, vibration
+from vibrasense.features.featurize import RawRecording, featurize_batch
 from vibrasense.features.pipeline import extract_features
+from vibrasense.features.spec import FeatureSpec
+from vibrasense.inference import ModelInputs, ModelScorer
 from vibrasense.models.base import get_detector
-from vibrasense.signals.bearings import resolve_bearing
+from vibrasense.serving.app import create_app
+from vibrasense.signals.bearings import layout_context
 from vibrasense.signals.layouts import discover
 from vibrasense.signals.readers import read_signal
-from vibrasense.signals.records import RecordingRef
+from vibrasense.signals.records import RecordingRef, SignalContext
 from vibrasense.signals.resample import resample
 from vibrasense.training.data import load_training_data
 from vibrasense.training.metrics import detection_metrics
@@ -65,52 +78,95 @@ def cut(samples: np.ndarray, seconds: float, hop_s: float) -> list[np.ndarray]:
     return [samples[start : start + length] for start in range(0, len(samples) - length + 1, hop)]
 
 
-def segment_features(segments: list[np.ndarray], ref: RecordingRef, settings: Settings) -> pd.DataFrame:
-    """One feature row per segment: vibration features at 12 kHz, audio features after resampling to 16 kHz."""
-    bearing, shaft_hz = resolve_bearing(settings.features.vibration, ref)
-    rows = [
-        vibration.vibration_features(segment, CWRU_RATE, settings.features.vibration, bearing, shaft_hz)
-        for segment in segments
-    ]
-    rate = settings.signals.sample_rate
-    audio = np.stack([resample(segment, CWRU_RATE, rate) for segment in segments])
-    _, audio_features = spectral.analyse_batch(audio, rate, settings.features.logmel)
-    return pd.DataFrame(rows).assign(**audio_features)
+def segment_features(segments: list[np.ndarray], ref: RecordingRef, spec: FeatureSpec) -> pd.DataFrame:
+    """One feature row per segment, from the featurizer the features stage and the service use."""
+    context = layout_context(ref)
+    recordings = [RawRecording(segment, CWRU_RATE, context) for segment in segments]
+    return pd.DataFrame([f.values for f in featurize_batch(recordings, spec, logmel=False)])
 
 
-def cwru(data: Path, settings: Settings, seconds: float, hop_s: float) -> None:
-    """Normal held-out segments against the segments of each fault class, per tabular detector."""
+@contextlib.contextmanager
+def served(scorer: ModelScorer, settings: Settings) -> Iterator[str]:
+    """The scoring service with ``scorer`` under uvicorn on a free loopback port; yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(settings, scorer)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def http_scores(url: str, segments: list[np.ndarray]) -> np.ndarray:
+    """Scores of raw 12 kHz segments sent as JSON samples to ``POST /v1/score`` (no bearing: the model's default)."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        scores = []
+        for segment in segments:
+            response = client.post("/v1/score", json={"sample_rate": CWRU_RATE, "samples": segment.tolist()})
+            response.raise_for_status()
+            scores.append(response.json()["score"])
+    return np.asarray(scores)
+
+
+def cwru(data: Path, settings: Settings, seconds: float, hop_s: float, work: Path) -> None:
+    """Normal held-out segments against the segments of each fault class: offline and over HTTP, per detector."""
+    spec = FeatureSpec.from_settings(settings)
     refs = discover(data / "cwru")
     (normal,) = [r for r in refs if r.label == "normal"]
     samples = read_12k(normal)
     split = int(len(samples) * TRAIN_FRACTION)
-    train = segment_features(cut(samples[:split], seconds, hop_s), normal, settings)
-    held_out = segment_features(cut(samples[split:], seconds, hop_s), normal, settings)
-    faults: dict[str, pd.DataFrame] = {}
+    train = segment_features(cut(samples[:split], seconds, hop_s), normal, spec)
+    held_out_segments = cut(samples[split:], seconds, hop_s)
+    held_out = segment_features(held_out_segments, normal, spec)
+    faults: dict[str, tuple[list[np.ndarray], pd.DataFrame]] = {}
     files: dict[str, int] = {}
     for fault, short in CWRU_CLASSES.items():
         chosen = [r for r in refs if r.attributes.get("fault") == fault]
-        faults[short] = pd.concat([segment_features(cut(read_12k(r), seconds, seconds), r, settings) for r in chosen])
+        segments = [piece for r in chosen for piece in cut(read_12k(r), seconds, seconds)]
+        faults[short] = (
+            segments,
+            pd.concat([segment_features(cut(read_12k(r), seconds, seconds), r, spec) for r in chosen]),
+        )
         files[short] = len(chosen)
     print(f"\n# CWRU, load 0 (1797 rpm), drive end, {seconds:g}-s segments at 12 kHz")
     print(
         f"split: normal file {Path(normal.source).name} ({len(samples) / CWRU_RATE:.2f} s): train = segments of "
         f"the first {TRAIN_FRACTION:.0%} ({len(train)}), test = segments of the last {1 - TRAIN_FRACTION:.0%} "
         f"({len(held_out)}), every {hop_s:g} s; faults, every {seconds:g} s: "
-        + ", ".join(f"{k} {len(v)} segments of {files[k]} files" for k, v in faults.items())
+        + ", ".join(f"{k} {len(v[1])} segments of {files[k]} files" for k, v in faults.items())
     )
-    print(f"{'detector':<18}{'class':<7}{'normal':>8}{'fault':>7}{'AUC':>8}{'pAUC':>8}{'goal AUC':>10}{'met':>5}")
+    print("offline: detector.score of the feature rows; HTTP: raw segments to POST /v1/score of the service")
+    print(f"{'detector':<18}{'class':<7}{'normal':>8}{'fault':>7}{'AUC':>8}{'AUC HTTP':>10}{'pAUC':>8}{'met':>5}")
+    context = SignalContext(bearing="cwru-6205-de", shaft_hz=1797 / 60)
     for name in CWRU_DETECTORS:
         detector = get_detector(name, random_state=settings.training.seed).fit(train)
+        folder = work / name
+        detector.save(folder)
+        spec.save(folder)
+        ModelInputs("tabular", tuple(detector.kept_columns_), context).save(folder)
+        scorer = ModelScorer.from_directory(folder, name, "benchmark")
         normal_scores = detector.score(held_out)
-        for short, rows in faults.items():
-            scores = np.concatenate([normal_scores, detector.score(rows)])
-            labels = np.r_[np.zeros(len(normal_scores)), np.ones(len(rows))]
-            metrics = detection_metrics(labels, scores, detector.threshold_)
-            print(
-                f"{name:<18}{short:<7}{len(normal_scores):>8}{len(rows):>7}{metrics['auc']:>8.4f}"
-                f"{metrics['pauc']:>8.4f}{f'>= {CWRU_GOAL}':>10}{'yes' if metrics['auc'] >= CWRU_GOAL else 'NO':>5}"
-            )
+        with served(scorer, settings) as url:
+            normal_http = http_scores(url, held_out_segments)
+            for short, (segments, rows) in faults.items():
+                scores = np.concatenate([normal_scores, detector.score(rows)])
+                over_http = np.concatenate([normal_http, http_scores(url, segments)])
+                labels = np.r_[np.zeros(len(normal_scores)), np.ones(len(rows))]
+                metrics = detection_metrics(labels, scores, detector.threshold_)
+                http_auc = detection_metrics(labels, over_http, detector.threshold_)["auc"]
+                met = metrics["auc"] >= CWRU_GOAL and np.allclose(scores, over_http, rtol=1e-6)
+                print(
+                    f"{name:<18}{short:<7}{len(normal_scores):>8}{len(rows):>7}{metrics['auc']:>8.4f}"
+                    f"{http_auc:>10.4f}{metrics['pauc']:>8.4f}{'yes' if met else 'NO':>5}"
+                )
 
 
 def mimii(data: Path, settings: Settings, epochs: int, patience: int) -> None:
@@ -170,8 +226,14 @@ def main() -> None:
     warnings.filterwarnings("ignore", module="lightning")
     settings = load_settings(None, features={"workers": 1})
     started = time.perf_counter()
-    with threadpool_limits(limits=1):
-        cwru(args.data, settings, args.segment_s, args.hop_s)
+    with threadpool_limits(limits=1), tempfile.TemporaryDirectory() as work:
+        cwru(
+            args.data,
+            load_settings(None, workdir=work, features={"workers": 1}),
+            args.segment_s,
+            args.hop_s,
+            Path(work),
+        )
     if not args.skip_mimii and (args.data / "mimii" / "fan" / "id_00").is_dir():
         mimii(args.data, settings, args.epochs, args.patience)
     print(f"\n({time.perf_counter() - started:.0f} s in all)")

@@ -16,7 +16,7 @@ def test_embedded_defaults_need_no_file(tmp_path: Path, monkeypatch: pytest.Monk
     assert settings.signals.sample_rate == 16_000
     assert (settings.features.logmel.n_mels, settings.features.logmel.n_fft) == (128, 1024)
     assert settings.features.logmel.hop_length == 512
-    assert settings.store.online_store == "sqlite"
+    assert settings.store.online_store.type == "sqlite"
     assert settings.tracking_uri == f"sqlite:///{tmp_path / 'vibrasense-work' / 'mlflow.db'}"
 
 
@@ -28,7 +28,7 @@ def test_file_then_environment_then_flags_win(tmp_path: Path, monkeypatch: pytes
     assert settings.training.z_dim == 16  # file
     assert settings.training.max_epochs == 7  # environment beats file
     assert settings.training.learning_rate == 0.01  # flag
-    assert settings.store.online_store == "redis"
+    assert settings.store.online_store.type == "redis"
     flagged = load_settings(config, training={"max_epochs": 2})
     assert flagged.training.max_epochs == 2  # flag beats environment
     assert flagged.training.z_dim == 16  # a nested flag keeps the file's siblings
@@ -42,9 +42,10 @@ def test_default_file_in_working_directory(tmp_path: Path, monkeypatch: pytest.M
 
 def test_password_from_environment_is_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("VIBRASENSE_STORE__POSTGRES__PASSWORD", "hunter2")
+    monkeypatch.setenv("VIBRASENSE_STORE__ONLINE_STORE__TYPE", "postgres")
+    monkeypatch.setenv("VIBRASENSE_STORE__ONLINE_STORE__PASSWORD", "hunter2")
     settings = load_settings()
-    assert settings.store.postgres.password.get_secret_value() == "hunter2"
+    assert settings.store.online_store.password.get_secret_value() == "hunter2"
     assert "hunter2" not in repr(settings)
 
 

@@ -7,14 +7,17 @@ Nested fields are reached from the environment with a double underscore, for exa
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -77,44 +80,277 @@ class FeatureSettings(_Section):
     dask_scheduler: str | None = Field(None, description="Address of a Dask scheduler, e.g. tcp://host:8786.")
 
 
-class PostgresSettings(_Section):
+class _StoreBackend(_Section):
+    """One backend of the feature store, chosen by ``type`` as in Feast's own YAML.
+
+    ``feast_config`` gives Feast's own config object for it (Feast is imported there, not when this module is):
+    with ``reveal_password=False`` a password is the ``${VARIABLE}`` reference that Feast expands when it reads
+    ``feature_store.yaml``, so the file never holds one.
+    """
+
+    title: ClassVar[str]
+    password_env: ClassVar[str] = ""
+
+    def feast_config(self, repo: Path, reveal_password: bool) -> Any:
+        """Feast's config object for this backend, for the feature repository at ``repo``."""
+        raise NotImplementedError
+
+    def describe(self, repo: Path) -> str:
+        """Which backend, and where, for messages (never a password)."""
+        return self.title
+
+    def servers(self) -> list[tuple[str, int]]:
+        """``(host, port)`` of each server this backend needs; none for files."""
+        return []
+
+    def secret(self) -> str | None:
+        """The password, for redacting messages."""
+        password: SecretStr | None = getattr(self, "password", None)
+        return (password.get_secret_value() or None) if password is not None else None
+
+    def _password(self, reveal: bool) -> str:
+        if not reveal:
+            return f"${{{self.password_env}}}"
+        return self.secret() or ""
+
+
+class PostgresSettings(_StoreBackend):
     """A PostgreSQL server; the password comes from the environment, never from a committed file."""
 
     host: str = "127.0.0.1"
-    port: int = 5432
+    port: int = Field(5432, gt=0, lt=65536)
     database: str = "vibrasense"
     user: str = "postgres"
     password: SecretStr | None = None
-    db_schema: str = "public"
     sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+
+    def describe(self, repo: Path) -> str:
+        return f"{self.title} {self.user}@{self.host}:{self.port}/{self.database}"
+
+    def servers(self) -> list[tuple[str, int]]:
+        return [(self.host, self.port)]
+
+
+class SqliteOnlineStoreSettings(_StoreBackend):
+    """Feast's SQLite online store, a file in the feature repository: nothing to install (the default)."""
+
+    title: ClassVar[str] = "SQLite online store"
+    type: Literal["sqlite"] = "sqlite"
+
+    def feast_config(self, repo: Path, reveal_password: bool) -> Any:
+        from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+
+        return SqliteOnlineStoreConfig(type="sqlite", path=str(repo / "data" / "online_store.db"))
+
+    def describe(self, repo: Path) -> str:
+        return f"{self.title} {repo / 'data' / 'online_store.db'}"
+
+
+class PostgresOnlineStoreSettings(PostgresSettings):
+    """Feast's PostgreSQL online store; the password also from ``VIBRASENSE_STORE__ONLINE_STORE__PASSWORD``."""
+
+    title: ClassVar[str] = "PostgreSQL online store"
+    password_env: ClassVar[str] = "VIBRASENSE_STORE__ONLINE_STORE__PASSWORD"
+    type: Literal["postgres"] = "postgres"
+    db_schema: str = "public"
+
+    def feast_config(self, repo: Path, reveal_password: bool) -> Any:
+        from feast.infra.online_stores.postgres_online_store.postgres import PostgreSQLOnlineStoreConfig
+
+        return PostgreSQLOnlineStoreConfig(
+            type="postgres",
+            host=self.host,
+            port=self.port,
+            database=self.database,
+            db_schema=self.db_schema,
+            user=self.user,
+            password=self._password(reveal_password),
+            sslmode=self.sslmode,
+        )
+
+    def describe(self, repo: Path) -> str:
+        return f"{super().describe(repo)} (schema {self.db_schema})"
+
+
+class RedisOnlineStoreSettings(_StoreBackend):
+    """Feast's Redis online store, reached through Feast's connection string taken whole.
+
+    ``connection_string`` is ``host:port`` then Feast's parameters: ``db=1``, ``ssl=true``, ``username=...``,
+    ``password=...``. A password written in it is moved into ``password`` (a secret; also
+    ``VIBRASENSE_STORE__ONLINE_STORE__PASSWORD``), so neither a message nor a generated file shows it.
+    """
+
+    title: ClassVar[str] = "Redis online store"
+    password_env: ClassVar[str] = "VIBRASENSE_STORE__ONLINE_STORE__PASSWORD"
+    type: Literal["redis"] = "redis"
+    connection_string: str = Field("127.0.0.1:6379", description="Feast's: host:port,db=0,ssl=true,password=...")
+    password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _password_apart(self) -> RedisOnlineStoreSettings:
+        parts = [part.strip() for part in self.connection_string.split(",")]
+        passwords = [part.partition("=")[2] for part in parts if part.startswith("password=")]
+        if not passwords:
+            return self
+        if len(passwords) > 1 or self.password is not None:
+            raise ValueError("the Redis password is given twice (in connection_string and as password); give it once")
+        # set directly: assigning would validate again, and this is the validation
+        object.__setattr__(self, "connection_string", ",".join(p for p in parts if not p.startswith("password=")))
+        object.__setattr__(self, "password", SecretStr(passwords[0]))
+        return self
+
+    @field_validator("connection_string")
+    @classmethod
+    def _has_servers(cls, value: str) -> str:
+        nodes = [part.strip() for part in value.split(",") if "=" not in part]
+        if not nodes or not all(node.partition(":")[2].isdigit() for node in nodes if ":" in node):
+            raise ValueError("needs host:port first, then Feast's parameters, e.g. redis.internal:6379,db=1,ssl=true")
+        return value
+
+    def feast_connection_string(self, reveal_password: bool) -> str:
+        """The whole connection string Feast reads, with the password or its ``${VARIABLE}`` reference."""
+        if self.password is None:
+            return self.connection_string
+        return f"{self.connection_string},password={self._password(reveal_password)}"
+
+    def feast_config(self, repo: Path, reveal_password: bool) -> Any:
+        from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+
+        return RedisOnlineStoreConfig(type="redis", connection_string=self.feast_connection_string(reveal_password))
+
+    def describe(self, repo: Path) -> str:
+        return f"{self.title} {self.connection_string}"
+
+    def servers(self) -> list[tuple[str, int]]:
+        nodes = [part.strip().partition(":") for part in self.connection_string.split(",") if "=" not in part]
+        return [(host or "127.0.0.1", int(port or 6379)) for host, _, port in nodes]
+
+
+class FileRegistrySettings(_StoreBackend):
+    """Feast's file registry in the feature repository (the default)."""
+
+    title: ClassVar[str] = "file registry"
+    type: Literal["file"] = "file"
+
+    def feast_config(self, repo: Path, reveal_password: bool) -> Any:
+        from feast.repo_config import RegistryConfig
+
+        return RegistryConfig(registry_type="file", path=str(repo / "data" / "registry.db"), cache_ttl_seconds=60)
+
+    def describe(self, repo: Path) -> str:
+        return f"{self.title} {repo / 'data' / 'registry.db'}"
+
+
+class SqlRegistrySettings(PostgresSettings):
+    """Feast's SQL registry on PostgreSQL; the password also from ``VIBRASENSE_STORE__REGISTRY__PASSWORD``."""
+
+    title: ClassVar[str] = "PostgreSQL SQL registry"
+    password_env: ClassVar[str] = "VIBRASENSE_STORE__REGISTRY__PASSWORD"
+    type: Literal["sql"] = "sql"
+
+    def url(self, reveal_password: bool) -> str:
+        """SQLAlchemy URL of the database (psycopg 3 driver)."""
+        password = quote(self._password(True), safe="") if reveal_password else self._password(False)
+        credentials = quote(self.user, safe="") + (f":{password}" if password else "")
+        return f"postgresql+psycopg://{credentials}@{self.host}:{self.port}/{self.database}?sslmode={self.sslmode}"
+
+    def feast_config(self, repo: Path, reveal_password: bool) -> Any:
+        from feast.infra.registry.sql import SqlRegistryConfig
+
+        return SqlRegistryConfig(
+            registry_type="sql",
+            path=self.url(reveal_password),
+            cache_ttl_seconds=60,
+            sqlalchemy_config_kwargs={"echo": False, "pool_pre_ping": True},
+        )
+
+
+OnlineStoreSettings = Annotated[
+    SqliteOnlineStoreSettings | PostgresOnlineStoreSettings | RedisOnlineStoreSettings, Field(discriminator="type")
+]
+RegistrySettings = Annotated[FileRegistrySettings | SqlRegistrySettings, Field(discriminator="type")]
 
 
 class StoreSettings(_Section):
-    """The Feast feature store."""
+    """The Feast feature store: its online store and registry, each a backend chosen by ``type``.
+
+    A plain name (``online_store: redis``, ``VIBRASENSE_STORE__ONLINE_STORE=redis``) is ``{type: redis}``
+    with that backend's defaults; a JSON object from the environment is read as the whole section.
+    """
 
     project: str = Field("vibrasense", pattern=r"^[a-z][a-z0-9_]*$")
-    online_store: Literal["sqlite", "postgres", "redis"] = "sqlite"
-    registry: Literal["file", "sql"] = "file"
-    postgres: PostgresSettings = PostgresSettings()
-    redis_connection: str = Field("127.0.0.1:6379", description="Feast Redis connection string.")
+    online_store: Annotated[OnlineStoreSettings, NoDecode] = SqliteOnlineStoreSettings()
+    registry: Annotated[RegistrySettings, NoDecode] = FileRegistrySettings()
     ttl_days: int = Field(3650, gt=0, description="How far back a point-in-time join may look.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: Any) -> Any:
+        moved = sorted({"postgres", "redis_connection"} & set(data)) if isinstance(data, dict) else []
+        if moved:
+            raise ValueError(
+                f"{' and '.join(moved)} moved into the backend they configure: write online_store: {{type: postgres, "
+                "host: ...} or {type: redis, connection_string: ...}, and registry: {type: sql, host: ...}"
+            )
+        return data
+
+    @field_validator("online_store", "registry", mode="before")
+    @classmethod
+    def _backend_by_type(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value) if value.lstrip().startswith("{") else {"type": value}
+        if isinstance(value, dict) and "type" not in value:
+            raise ValueError(
+                "needs a type; write the section as a mapping ({type: ..., ...}): a plain name is replaced, not "
+                "completed, by VIBRASENSE_STORE__... variables that set its other fields"
+            )
+        return value
+
+    def secrets(self) -> list[str]:
+        """The passwords of the online store and the registry, for redacting messages."""
+        return [secret for secret in (self.online_store.secret(), self.registry.secret()) if secret]
+
+
+class ModelSettings(_Section):
+    """The detector to train: a name (``vibrasense models list``) and its own hyper-parameters."""
+
+    name: str = "cnn-ae"
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Constructor arguments of the detector, checked before training."
+    )
 
 
 class TrainingSettings(_Section):
-    """Detector training."""
+    """Detector training.
 
-    model: str = "cnn-ae"
-    z_dim: int = Field(40, gt=0)
+    ``model`` is ``{name: mahalanobis, params: {covariance: min-cov-det}}``, or just a name (no params);
+    from the environment ``VIBRASENSE_TRAINING__MODEL__NAME=lof`` and
+    ``VIBRASENSE_TRAINING__MODEL__PARAMS='{"n_neighbors": 10}'``. The other fields are shared by the
+    detectors: each one a detector's constructor accepts by name is passed to it (``seed`` also as
+    ``random_state``), one left ``None`` keeps the detector's own default (``z_dim``: cnn-ae 40, dense-ae
+    8, the DCASE baseline's), and ``model.params`` win over them all.
+    """
+
+    model: Annotated[ModelSettings, NoDecode] = ModelSettings()
+    z_dim: int | None = Field(None, gt=0, description="Autoencoder bottleneck; None keeps each detector's own.")
     learning_rate: float = Field(1e-3, gt=0)
     max_epochs: int = Field(30, gt=0)
     batch_size: int = Field(64, gt=0)
     accelerator: str = "auto"
     threshold_method: Literal["percentile", "gamma"] = "percentile"
     threshold_percentile: float = Field(95.0, gt=0, lt=100)
-    patch_frames: int = Field(32, gt=0, description="Log-mel frames per autoencoder patch.")
+    patch_frames: int | None = Field(None, gt=0, description="Log-mel frames per cnn-ae patch; None keeps 32.")
     validation_fraction: float = Field(0.1, gt=0, lt=1)
     early_stopping_patience: int = Field(5, ge=1)
     seed: int = 42
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _name_alone(cls, model: Any) -> Any:
+        """A plain name means no params (``NoDecode`` lets ``VIBRASENSE_TRAINING__MODEL=lof`` through as one)."""
+        if isinstance(model, str):
+            return json.loads(model) if model.lstrip().startswith("{") else {"name": model}
+        return model
 
 
 class TrackingSettings(_Section):

@@ -120,9 +120,7 @@ def test_local_processes_give_the_same_output_as_one_process(tmp_path: Path) -> 
     machine = _write_dcase(tmp_path / "data")
     single = extract_features(machine, tmp_path / "one", _settings(tmp_path, workers=1), progress=False)
     parallel = extract_features(machine, tmp_path / "two", _settings(tmp_path, workers=2), progress=False)
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(single.features_path), pd.read_parquet(parallel.features_path)
-    )
+    pd.testing.assert_frame_equal(pd.read_parquet(single.features_path), pd.read_parquet(parallel.features_path))
 
 
 @pytest.mark.slow
@@ -134,9 +132,7 @@ def test_a_dask_local_cluster_gives_identical_output(tmp_path: Path) -> None:
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         dask_settings = _settings(tmp_path, dask_scheduler=cluster.scheduler_address)
         distributed = extract_features(machine, tmp_path / "dask", dask_settings, progress=False)
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(local.features_path), pd.read_parquet(distributed.features_path)
-    )
+    pd.testing.assert_frame_equal(pd.read_parquet(local.features_path), pd.read_parquet(distributed.features_path))
     a, b = LogMelStore(local.logmel_dir), LogMelStore(distributed.logmel_dir)
     for recording_id in a:
         np.testing.assert_array_equal(a[recording_id], b[recording_id])
@@ -175,9 +171,7 @@ def test_a_run_killed_half_way_resumes_without_duplicate_or_loss(tmp_path: Path)
     assert resumed.unchanged == done_before
     assert resumed.processed == 150 - done_before
     clean = extract_features(machine, tmp_path / "clean", _settings(tmp_path), progress=False)
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(resumed.features_path), pd.read_parquet(clean.features_path)
-    )
+    pd.testing.assert_frame_equal(pd.read_parquet(resumed.features_path), pd.read_parquet(clean.features_path))
     assert len(LogMelStore(resumed.logmel_dir)) == 150
 
 

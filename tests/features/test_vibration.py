@@ -7,15 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vibrasense.config import VibrationSettings
+from vibrasense.config import VibrationSettings, load_settings
+from vibrasense.features.featurize import resolve_bearing
 from vibrasense.features.names import vibration_feature_names
+from vibrasense.features.spec import FeatureSpec
 from vibrasense.features.vibration import band_energies, envelope_spectrum, vibration_features
-from vibrasense.signals.bearings import PRESETS, defect_frequencies, resolve_bearing
+from vibrasense.signals.bearings import PRESETS, defect_frequencies, layout_context
 from vibrasense.signals.layouts import discover
 from vibrasense.signals.readers import read_signal
 from vibrasense.signals.synthetic import bearing_vibration
 
 SETTINGS = VibrationSettings()
+SPEC = FeatureSpec.from_settings(load_settings(None))
 CWRU = PRESETS["cwru-6205-de"]
 SHAFT = 1797 / 60
 
@@ -59,7 +62,7 @@ def test_cwru_inner_race_file_shows_its_defect(shared_data: Path) -> None:
     features = {}
     for name in ("cwru_105_0", "cwru_97_Normal_0", "cwru_130@6_0"):
         signal = read_signal(refs[name])
-        bearing, shaft = resolve_bearing(SETTINGS, refs[name])
+        bearing, shaft = resolve_bearing(SPEC, layout_context(refs[name]))
         features[name] = vibration_features(signal.samples, signal.sample_rate, SETTINGS, bearing, shaft)
     inner, normal, outer = features["cwru_105_0"], features["cwru_97_Normal_0"], features["cwru_130@6_0"]
     assert inner["vib_kurtosis"] > normal["vib_kurtosis"]

@@ -1,16 +1,29 @@
-"""Every detector through the same checks: fit on normal data, separate easy anomalies, threshold, persist."""
+"""Every detector through the same checks: the estimator contract (get_params, set_params, clone), settable
+from the configuration, fit on normal data, separate easy anomalies, threshold, persist."""
 
 from __future__ import annotations
 
+import copy
+import inspect
+import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
+from sklearn.utils.validation import check_is_fitted
 
+from vibrasense.config import load_settings
 from vibrasense.errors import ModelError
-from vibrasense.models import get_detector, list_detectors, load_detector
+from vibrasense.models import detector_class, get_detector, list_detectors, load_detector
+from vibrasense.models.base import Detector, parse_param
+from vibrasense.training.train import build_detector
 
 N_MELS = 16
 TINY_AE = {
@@ -58,16 +71,53 @@ def logmel_task(seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray], np.n
     return train, test, np.r_[np.zeros(10), np.ones(10)]
 
 
+class Fitted(NamedTuple):
+    detector: Detector
+    train: Any
+    test: Any
+    labels: np.ndarray
+    folder: Path
+    params_before_fit: dict[str, Any]
+
+
 @pytest.fixture(scope="module", params=list_detectors())
-def fitted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+def fitted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Fitted:
     name = request.param
     detector = get_detector(name, **HYPER.get(name, {}))
     if detector.input_kind == "logmel":
         train, test, labels = logmel_task()
     else:
         train, test, labels = tabular_task()
+    before = copy.deepcopy(detector.get_params())
     detector.fit(train)
-    return detector, train, test, labels, tmp_path_factory.mktemp(name)
+    return Fitted(detector, train, test, labels, tmp_path_factory.mktemp(name), before)
+
+
+def other_values(detector: Detector) -> dict[str, Any]:
+    """A different value of the constructor's type for every hyper-parameter, as YAML would give it.
+
+    Only the types matter here (nothing is fitted); a text keeps its value, as no other is known valid.
+    """
+    changed: dict[str, Any] = {}
+    for key, value in detector.get_params().items():
+        if isinstance(value, bool):
+            changed[key] = not value
+        elif isinstance(value, int):
+            changed[key] = value + 1
+        elif isinstance(value, float):
+            changed[key] = value / 2
+        elif isinstance(value, list | tuple):
+            changed[key] = list(value[:2])
+        elif value is None or isinstance(value, dict):
+            changed[key] = {}
+        else:
+            changed[key] = value
+    return changed
+
+
+def plain(values: dict[str, Any]) -> dict[str, Any]:
+    """As JSON (and YAML) has it: tuples become lists."""
+    return json.loads(json.dumps(values))
 
 
 def test_registry_lists_every_detector() -> None:
@@ -87,33 +137,126 @@ def test_unknown_name_lists_the_known_ones() -> None:
         get_detector("svm")
 
 
-def test_separates_easy_anomalies(fitted) -> None:
-    detector, _, test, labels, _ = fitted
+def test_detectors_are_discovered_without_importing_lightning() -> None:
+    """Finding every detector imports the package's modules but never the training-only Lightning ones."""
+    probe = (
+        "import json, sys; from vibrasense.models import list_detectors; names = list_detectors(); "
+        "print(json.dumps([names, sorted(m for m in sys.modules if m.split('.')[0] == 'lightning')]))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    names, lightning_modules = json.loads(out)
+    assert names == list_detectors()
+    assert lightning_modules == []
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_get_params_set_params_and_clone_round_trip(name: str) -> None:
+    detector = get_detector(name)
+    signature = inspect.signature(detector_class(name)).parameters
+    assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in signature.values())  # no **kwargs: every one is listed
+    assert detector.get_params() == {key: p.default for key, p in signature.items()}  # stored as given
+    changed = other_values(detector)
+    assert detector.set_params(**changed) is detector
+    assert plain(detector.get_params()) == plain(changed)
+    copied = clone(detector)
+    assert copied is not detector and type(copied) is type(detector)
+    assert plain(copied.get_params()) == plain(changed)
+    rebuilt = get_detector(name, **detector.get_params())
+    assert plain(rebuilt.get_params()) == plain(changed)
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_an_unknown_hyper_parameter_is_refused_naming_the_accepted_ones(name: str) -> None:
+    accepted = ", ".join(sorted(get_detector(name).get_params()))
+    with pytest.raises(ModelError, match=rf"no hyper-parameter 'bogus'; it accepts {accepted}"):
+        get_detector(name, bogus=1)
+    with pytest.raises(ModelError, match="no hyper-parameter 'bogus'"):
+        get_detector(name).set_params(bogus=1)
+    settings = load_settings(None, training={"model": {"name": name, "params": {"bogus": 1}}})
+    with pytest.raises(ModelError, match=rf"training\.model\.params: model '{name}' has no hyper-parameter 'bogus'"):
+        build_detector(settings)
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_a_wrong_type_is_refused_naming_the_parameter(name: str) -> None:
+    with pytest.raises(ModelError, match=rf"hyper-parameter threshold_percentile='high' of model '{name}'.*float"):
+        get_detector(name, threshold_percentile="high")
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_every_hyper_parameter_is_settable_from_the_configuration(name: str) -> None:
+    changed = other_values(get_detector(name))
+    settings = load_settings(None, training={"model": {"name": name, "params": plain(changed)}})
+    assert plain(build_detector(settings).get_params()) == plain(changed)
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_every_hyper_parameter_is_settable_from_the_command_line(name: str) -> None:
+    cls = detector_class(name)
+    for key, value in plain(other_values(get_detector(name))).items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        assert parse_param(cls, f"{key}={text}") == (key, value)
+
+
+def test_command_line_values_take_the_constructor_types() -> None:
+    forest, svm = detector_class("isolation-forest"), detector_class("one-class-svm")
+    assert parse_param(forest, "max_samples=0.5") == ("max_samples", 0.5)
+    assert parse_param(forest, "max_samples=256") == ("max_samples", 256)
+    assert parse_param(forest, "max_samples=auto") == ("max_samples", "auto")
+    assert parse_param(svm, "gamma=scale") == ("gamma", "scale")
+    assert parse_param(detector_class("auto"), "candidates=[lof, mahalanobis]") == (
+        "candidates",
+        ["lof", "mahalanobis"],
+    )
+    with pytest.raises(ModelError, match=r"n_neighbors='ten' of model 'lof'.*int"):
+        parse_param(detector_class("lof"), "n_neighbors=ten")
+    with pytest.raises(ModelError, match="expected KEY=VALUE"):
+        parse_param(detector_class("lof"), "n_neighbors")
+
+
+def test_fit_changes_no_hyper_parameter(fitted: Fitted) -> None:
+    assert fitted.detector.get_params() == fitted.params_before_fit
+    assert "input_kind" not in vars(fitted.detector)
+
+
+def test_clone_of_a_fitted_detector_is_unfitted_with_equal_params(fitted: Fitted) -> None:
+    check_is_fitted(fitted.detector)
+    copied = clone(fitted.detector)
+    assert not copied.is_fitted
+    assert copied.get_params() == fitted.detector.get_params()
+    with pytest.raises(NotFittedError):
+        check_is_fitted(copied)
+
+
+def test_separates_easy_anomalies(fitted: Fitted) -> None:
+    detector, _, test, labels, *_ = fitted
     scores = detector.score(test)
     assert scores.shape == (len(labels),)
     assert roc_auc_score(labels, scores) > 0.9
 
 
-def test_threshold_is_the_percentile_of_training_scores(fitted) -> None:
+def test_threshold_is_the_percentile_of_training_scores(fitted: Fitted) -> None:
     detector, train, *_ = fitted
     training_scores = detector.score(train)
     assert detector.threshold_ == pytest.approx(np.percentile(training_scores, 95), rel=1e-6)
     assert np.mean(training_scores > detector.threshold_) == pytest.approx(0.05, abs=0.05)
 
 
-def test_predict_is_score_above_threshold(fitted) -> None:
+def test_predict_is_score_above_threshold(fitted: Fitted) -> None:
     detector, _, test, *_ = fitted
     predictions = detector.predict(test)
     assert set(np.unique(predictions)) <= {0, 1}
     np.testing.assert_array_equal(predictions, (detector.score(test) > detector.threshold_).astype(int))
 
 
-def test_save_load_round_trip_gives_identical_scores(fitted) -> None:
-    detector, _, test, _, folder = fitted
+def test_save_load_round_trip_gives_identical_scores(fitted: Fitted) -> None:
+    detector, _, test, _, folder, _ = fitted
     detector.save(folder)
     loaded = load_detector(folder)
     assert type(loaded) is type(detector)
     assert loaded.threshold_ == detector.threshold_
+    assert plain(loaded.get_params()) == plain(detector.get_params())
+    assert loaded.input_kind == detector.input_kind
     np.testing.assert_allclose(loaded.score(test), detector.score(test), rtol=1e-6)
 
 
@@ -124,9 +267,9 @@ def test_unfitted_detector_refuses_to_score(name: str) -> None:
         get_detector(name).score(train)
 
 
-def test_tabular_detectors_drop_empty_and_constant_columns(fitted) -> None:
+def test_tabular_detectors_drop_empty_and_constant_columns(fitted: Fitted) -> None:
     detector, *_ = fitted
-    if detector.input_kind != "tabular" or detector.name == "auto":
+    if detector.input_kind != "tabular" or detector.selects_on_validation:
         pytest.skip("tabular detectors only")
     assert detector.dropped_columns_ == {"constant": "constant", "empty": "all NaN"}
     assert detector.kept_columns_ == [f"f{i}" for i in range(6)]
@@ -154,7 +297,10 @@ def test_gamma_threshold_lies_near_the_percentile() -> None:
 
 def test_auto_records_why_it_chose() -> None:
     train, test, labels = tabular_task()
-    auto = get_detector("auto").fit(train)
+    unfitted = get_detector("auto")
+    assert unfitted.input_kind == "tabular"
+    auto = unfitted.fit(train)
+    assert auto.input_kind == auto.best_.input_kind == "tabular"
     report = auto.selection_report_
     assert report["criterion"].startswith("normal-only")
     assert report["selected"] in report["candidates"]
@@ -165,7 +311,7 @@ def test_auto_records_why_it_chose() -> None:
     assert labelled.selection_report_["candidates"][best]["auc"] > 0.9
 
 
-def test_autoencoder_history_and_window_shapes(fitted, tmp_path: Path) -> None:
+def test_autoencoder_history_and_window_shapes(fitted: Fitted) -> None:
     detector, *_ = fitted
     if detector.input_kind != "logmel":
         pytest.skip("autoencoders only")
@@ -175,3 +321,11 @@ def test_autoencoder_history_and_window_shapes(fitted, tmp_path: Path) -> None:
     assert np.isfinite(detector.score([short])[0])
     with pytest.raises(ModelError, match="expected a log-mel spectrogram"):
         detector.score([np.zeros((40, N_MELS + 1), dtype=np.float32)])
+
+
+def test_auto_refuses_unknown_candidates_and_autoencoder_params_before_fitting() -> None:
+    train, *_ = tabular_task()
+    with pytest.raises(ModelError, match="unknown model 'svm'"):
+        get_detector("auto", candidates=["svm"]).fit(train)
+    with pytest.raises(ModelError, match="auto: autoencoder_params: model 'cnn-ae' has no hyper-parameter 'zdim'"):
+        get_detector("auto", autoencoder_params={"zdim": 4}).fit(train)

@@ -12,6 +12,9 @@ import io
 import numpy as np
 import soundfile as sf
 
+from vibrasense.inference import Verdict
+from vibrasense.signals.records import SignalContext
+
 RATE = 16_000
 PROGNOSIS_MACHINE = "synthetic_bearing_1"
 """The bearing of the ``prognosis_csv`` fixture (a synthetic run to failure)."""
@@ -68,9 +71,9 @@ class BandEnergyScorer:
     def _raw(self, samples: np.ndarray, sample_rate: float) -> float:
         return float(np.mean(np.abs((self._features(samples, sample_rate) - self.mean_) / self.std_)))
 
-    def score(self, samples: np.ndarray, sample_rate: float) -> tuple[float, float, bool]:
+    def score(self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None) -> Verdict:
         value = self._raw(samples, sample_rate)
-        return value, self.threshold_, value > self.threshold_
+        return Verdict(value, self.threshold_, value > self.threshold_)
 
 
 def fitted_scorer(version: str = "1") -> BandEnergyScorer:

@@ -1,9 +1,12 @@
-"""The scoring API end to end in process: scoring, machines, readiness, metrics and refused input."""
+"""The scoring API end to end in process: scoring, machines, readiness, metrics, OpenAPI and refused input."""
 
 from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,14 +15,16 @@ from synthetic_machines import RATE, BandEnergyScorer, faulty_clip, healthy_clip
 
 from vibrasense.config import Settings
 from vibrasense.serving.app import create_app
+from vibrasense.serving.schemas import MACHINE_ID_PATTERN, ScoreRequest
 from vibrasense.serving.scores import ScoreStore
+from vibrasense.signals.bearings import PRESETS
 
 UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:1/nothing"
 
 
 def upload(client: TestClient, samples: np.ndarray, machine: str = "fan-1", **fields: str):
     return client.post(
-        "/v1/score",
+        "/v1/score/file",
         files={"file": ("clip.wav", wav_bytes(samples), "audio/wav")},
         data={"machine_id": machine, **fields},
     )
@@ -44,9 +49,7 @@ def test_wav_upload_is_scored_with_the_model_verdict(client: TestClient, scorer:
 
 def test_json_samples_and_base64_pcm_give_the_same_score(client: TestClient) -> None:
     clip = healthy_clip(60)
-    as_json = client.post(
-        "/v1/score", json={"sample_rate": RATE, "samples": clip.tolist(), "machine_id": "m"}
-    )
+    as_json = client.post("/v1/score", json={"sample_rate": RATE, "samples": clip.tolist(), "machine_id": "m"})
     pcm = base64.b64encode(clip.astype("<f4").tobytes()).decode()
     as_pcm = client.post(
         "/v1/score", json={"sample_rate": RATE, "pcm_base64": pcm, "dtype": "float32", "machine_id": "m"}
@@ -72,17 +75,33 @@ def test_batch_scores_the_good_recordings_and_reports_the_bad(client: TestClient
     ]
 
 
+def test_batch_with_a_malformed_envelope_is_refused_whole(client: TestClient) -> None:
+    good = {"sample_rate": RATE, "samples": healthy_clip(1).tolist()}
+    for body, field in (({"recordings": []}, "recordings"), ({"recordings": [good], "colour": 1}, "colour")):
+        response = client.post("/v1/score/batch", json=body)
+        assert response.status_code == 422 and response.json()["field"] == field, response.text
+    not_an_object = client.post("/v1/score/batch", json={"recordings": [good, 7]})
+    assert not_an_object.status_code == 200
+    (error,) = not_an_object.json()["errors"]
+    assert (error["index"], error["field"]) == (1, "recordings[1]") and len(not_an_object.json()["results"]) == 1
+
+
 def test_multipart_batch_with_one_machine_id_per_file(client: TestClient) -> None:
     files = [
         ("files", ("a.wav", wav_bytes(healthy_clip(3)), "audio/wav")),
         ("files", ("b.wav", b"garbage" * 20, "audio/wav")),
         ("files", ("c.wav", wav_bytes(faulty_clip(4)), "audio/wav")),
     ]
-    response = client.post("/v1/score/batch", files=files, data={"machine_id": ["x", "y", "z"]})
+    response = client.post("/v1/score/batch/files", files=files, data={"machine_id": ["x", "y", "z"]})
     assert response.status_code == 200
     body = response.json()
     assert [(r["machine_id"], r["is_anomaly"]) for r in body["results"]] == [("x", False), ("z", True)]
     assert body["errors"][0]["index"] == 1 and body["errors"][0]["field"] == "files[1]"
+    shared = client.post("/v1/score/batch/files", files=files[::2], data={"machine_id": "line-1"})
+    assert [r["machine_id"] for r in shared.json()["results"]] == ["line-1", "line-1"]
+    miscounted = client.post("/v1/score/batch/files", files=files, data={"machine_id": ["x", "y"]})
+    assert miscounted.status_code == 422 and miscounted.json()["field"] == "machine_id"
+    assert "once per file" in miscounted.json()["detail"]
 
 
 def test_machines_list_and_detail_show_the_latest_scores(client: TestClient) -> None:
@@ -110,23 +129,40 @@ def test_unknown_machine_is_404_naming_the_field(client: TestClient) -> None:
     assert response.json()["field"] == "machine_id" and "never-seen" in response.json()["detail"]
 
 
+WAV = wav_bytes(healthy_clip(0))
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "status", "field"),
+    ("path", "kwargs", "status", "field"),
     [
         (
+            "/v1/score",
             {"content": b"x" * (2 * 1024 * 1024 + 1), "headers": {"content-type": "application/json"}},
             413,
             "body",
         ),
-        ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "content-type"),
-        ({"files": {"file": ("a.wav", b"RIFF....WAVEfmt garbage", "audio/wav")}}, 415, "file"),
-        ({"files": {"file": ("a.wav", b"", "audio/wav")}}, 422, "file"),
-        ({"files": {"other": ("a.wav", b"abc", "audio/wav")}}, 422, "file"),
-        ({"json": {"sample_rate": RATE, "samples": []}}, 422, "samples"),
-        ({"json": {"sample_rate": 400, "samples": [0.1] * 400}}, 422, "sample_rate"),
-        ({"json": {"sample_rate": 1e9, "samples": [0.1] * 400}}, 422, "sample_rate"),
-        ({"json": {"sample_rate": RATE, "samples": [0.1] * 100}}, 422, "samples"),
+        ("/v1/score/file", {"files": {"file": ("a.wav", b"x" * (2 * 1024 * 1024 + 1), "audio/wav")}}, 413, "body"),
+        ("/v1/score", {"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "content-type"),
+        ("/v1/score", {"files": {"file": ("a.wav", WAV, "audio/wav")}}, 415, "content-type"),
+        ("/v1/score/file", {"files": {"file": ("a.wav", b"RIFF....WAVEfmt garbage", "audio/wav")}}, 415, "file"),
+        ("/v1/score/file", {"files": {"file": ("a.wav", b"", "audio/wav")}}, 422, "file"),
+        ("/v1/score/file", {"files": {"other": ("a.wav", b"abc", "audio/wav")}}, 422, "file"),
+        ("/v1/score/file", {"data": {"file": "not a file"}}, 422, "file"),
+        ("/v1/score/file", {"files": {"file": ("a.wav", WAV, "audio/wav")}, "data": {"channel": "64"}}, 422, "channel"),
         (
+            "/v1/score/file",
+            {"files": {"file": ("a.wav", WAV, "audio/wav")}, "data": {"bearing": "skf"}},
+            422,
+            "bearing",
+        ),
+        ("/v1/score/file", {"files": {"file": ("a.wav", WAV, "audio/wav")}, "data": {"colour": "red"}}, 422, "colour"),
+        ("/v1/score", {"json": {"sample_rate": RATE, "samples": []}}, 422, "samples"),
+        ("/v1/score", {"json": {"sample_rate": RATE}}, 422, "samples"),
+        ("/v1/score", {"json": {"sample_rate": 400, "samples": [0.1] * 400}}, 422, "sample_rate"),
+        ("/v1/score", {"json": {"sample_rate": 1e9, "samples": [0.1] * 400}}, 422, "sample_rate"),
+        ("/v1/score", {"json": {"sample_rate": RATE, "samples": [0.1] * 100}}, 422, "samples"),
+        (
+            "/v1/score",
             {
                 "content": b'{"sample_rate": 16000, "samples": [NaN, 1, 2]}',
                 "headers": {"content-type": "application/json"},
@@ -134,24 +170,60 @@ def test_unknown_machine_is_404_naming_the_field(client: TestClient) -> None:
             422,
             "samples",
         ),
-        ({"json": {"sample_rate": RATE, "pcm_base64": "!!", "dtype": "int16"}}, 422, "pcm_base64"),
-        ({"json": {"sample_rate": RATE, "samples": [0.1] * 2000, "machine_id": "../x"}}, 422, "machine_id"),
+        ("/v1/score", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 422, "body"),
+        ("/v1/score", {"json": {"sample_rate": RATE, "samples": [1e300] * 2000}}, 422, "samples"),
+        ("/v1/score", {"json": {"sample_rate": RATE, "pcm_base64": "!!", "dtype": "int16"}}, 422, "pcm_base64"),
+        (
+            "/v1/score",
+            {"json": {"sample_rate": RATE, "samples": [0.1] * 2000, "machine_id": "../x"}},
+            422,
+            "machine_id",
+        ),
+        ("/v1/score", {"json": {"sample_rate": RATE, "samples": [0.1] * 2000, "bearing": "skf"}}, 422, "bearing"),
+        ("/v1/score", {"json": {"sample_rate": RATE, "samples": [0.1] * 2000, "shaft_hz": 0}}, 422, "shaft_hz"),
+        ("/v1/score", {"json": {"sample_rate": RATE, "samples": [0.1] * 2000, "colour": 1}}, 422, "colour"),
     ],
 )
-def test_bad_input_is_a_4xx_naming_the_field(
-    client: TestClient, kwargs: dict, status: int, field: str
+def test_bad_input_is_a_4xx_problem_naming_the_field(
+    client: TestClient, path: str, kwargs: dict, status: int, field: str
 ) -> None:
-    response = client.post("/v1/score", **kwargs)
+    response = client.post(path, **kwargs)
     assert response.status_code == status, response.text
-    assert response.json()["field"] == field, response.json()
+    problem = response.json()
+    assert problem["field"] == field and problem["detail"] and problem["error"], problem
+
+
+def test_body_limit_names_the_setting_for_declared_and_streamed_bodies(client: TestClient) -> None:
+    declared = client.post("/v1/score", content=b"x" * (3 * 1024 * 1024), headers={"content-type": "application/json"})
+
+    def chunks():
+        for _ in range(40):
+            yield b"x" * 65536
+
+    streamed = client.post("/v1/score", content=chunks(), headers={"content-type": "application/json"})
+    for response in (declared, streamed):
+        assert response.status_code == 413 and "serving.max_upload_mb=2" in response.json()["detail"]
+    assert "content-length" not in {name.lower() for name in streamed.request.headers}
+
+
+def test_a_machine_id_with_a_trailing_newline_is_refused_everywhere(client: TestClient) -> None:
+    as_json = client.post(
+        "/v1/score", json={"sample_rate": RATE, "samples": healthy_clip(1).tolist(), "machine_id": "abc\n"}
+    )
+    as_form = upload(client, healthy_clip(1), "abc\n")
+    in_batch = client.post(
+        "/v1/score/batch/files", files=[("files", ("a.wav", WAV, "audio/wav"))], data={"machine_id": "abc\n"}
+    )
+    for response in (as_json, as_form, in_batch):
+        assert response.status_code == 422 and response.json()["field"] in ("machine_id", "machine_id[0]")
+    assert client.get("/v1/machines/abc%0A").status_code == 422
+    assert upload(client, healthy_clip(1), "abc").status_code == 200
 
 
 def test_nan_samples_in_a_wav_are_refused(client: TestClient) -> None:
     clip = healthy_clip(1)
     clip[100] = np.nan
-    response = client.post(
-        "/v1/score", files={"file": ("a.wav", wav_bytes(clip, subtype="FLOAT"), "audio/wav")}
-    )
+    response = client.post("/v1/score/file", files={"file": ("a.wav", wav_bytes(clip, subtype="FLOAT"), "audio/wav")})
     assert response.status_code == 422 and "NaN" in response.json()["detail"]
 
 
@@ -174,19 +246,17 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
     # No Feast repository in this work directory: degraded, but scoring works (above).
     assert ready.json()["status"] == "degraded" and ready.json()["feature_store"].startswith("unavailable")
     text = client.get("/metrics").text
-    assert 'vibrasense_http_requests_total{endpoint="/v1/score",method="POST",status="200"} 2.0' in text
+    assert 'vibrasense_http_requests_total{endpoint="/v1/score/file",method="POST",status="200"} 2.0' in text
     assert 'vibrasense_http_requests_total{endpoint="/v1/score",method="POST",status="422"} 1.0' in text
     assert 'endpoint="/v1/machines/{machine_id}",method="GET",status="404"' in text
     assert 'vibrasense_anomalies_total{machine_id="fan-1"} 1.0' in text
     assert 'vibrasense_scores_total{machine_id="fan-1"} 2.0' in text
     assert 'vibrasense_model_info{name="band-energy-test",version="1"} 1.0' in text
-    assert 'vibrasense_http_request_duration_seconds_count{endpoint="/v1/score",method="POST"} 3.0' in text
+    assert 'vibrasense_http_request_duration_seconds_count{endpoint="/v1/score/file",method="POST"} 2.0' in text
     assert 'vibrasense_rejected_recordings_total{field="samples"} 1.0' in text
 
 
-def test_scoring_still_works_when_the_score_store_is_down(
-    settings: Settings, scorer: BandEnergyScorer
-) -> None:
+def test_scoring_still_works_when_the_score_store_is_down(settings: Settings, scorer: BandEnergyScorer) -> None:
     settings.serving.score_store_url = UNREACHABLE_PG
     with TestClient(create_app(settings, scorer)) as client:
         scored = upload(client, faulty_clip(1))
@@ -218,12 +288,43 @@ def test_dashboard_page_and_assets_are_served_without_external_links(client: Tes
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text
 
 
-def test_openapi_documents_both_body_forms(client: TestClient) -> None:
-    spec = client.get("/openapi.json").json()
-    content = spec["paths"]["/v1/score"]["post"]["requestBody"]["content"]
-    assert set(content) == {"application/json", "multipart/form-data"}
-    assert "sample_rate" in content["application/json"]["schema"]["properties"]
-    assert client.get("/docs").status_code == 200
+def test_openapi_has_the_typed_request_bodies(settings: Settings, scorer: BandEnergyScorer) -> None:
+    settings.serving.max_sample_rate = 48_000
+    with TestClient(create_app(settings, scorer)) as client:
+        spec = client.get("/openapi.json").json()
+        assert client.get("/docs").status_code == 200
+    schemas = spec["components"]["schemas"]
+    bodies = {
+        ("/v1/score", "application/json"): "ScoreRequest",
+        ("/v1/score/batch", "application/json"): "BatchRequest",
+        ("/v1/score/file", "multipart/form-data"): "FileForm",
+        ("/v1/score/batch/files", "multipart/form-data"): "FilesForm",
+    }
+    for (path, media_type), model in bodies.items():
+        content = spec["paths"][path]["post"]["requestBody"]["content"]
+        assert content == {media_type: {"schema": {"$ref": f"#/components/schemas/{model}"}}}, path
+    # Generated from the models: every field, with the rules of the schemas' types and of these settings.
+    request = schemas["ScoreRequest"]
+    assert set(request["properties"]) == set(ScoreRequest.model_fields)
+    assert request["properties"]["sample_rate"]["minimum"] == settings.serving.min_sample_rate
+    assert request["properties"]["sample_rate"]["maximum"] == 48_000
+    assert schemas["BatchRequest"]["properties"]["recordings"]["items"] == {"$ref": "#/components/schemas/ScoreRequest"}
+    machine_patterns = [
+        json.dumps(request["properties"]["machine_id"]),
+        json.dumps(schemas["FileForm"]["properties"]["machine_id"]),
+        json.dumps(schemas["FilesForm"]["properties"]["machine_id"]),
+        json.dumps(spec["paths"]["/v1/machines/{machine_id}"]["get"]["parameters"][0]["schema"]),
+    ]
+    assert all(json.dumps(MACHINE_ID_PATTERN)[1:-1] in text for text in machine_patterns)
+    assert set(schemas["FileForm"]["properties"]["bearing"]["anyOf"][0]["enum"]) == set(PRESETS)
+    assert not [name for name in schemas if name.startswith("Body_")]
+    api_key = spec["components"]["securitySchemes"]["APIKeyHeader"]
+    assert (api_key["type"], api_key["in"], api_key["name"]) == ("apiKey", "header", "X-API-Key")
+    assert spec["paths"]["/v1/models/reload"]["post"]["security"] == [{"APIKeyHeader": []}]
+    for operation in (op for methods in spec["paths"].values() for op in methods.values()):
+        assert operation["responses"]["422"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Problem"
+        }
     json.dumps(spec)
 
 
@@ -236,3 +337,73 @@ def test_bearing_request_carries_a_diagnosis_section(client: TestClient) -> None
         assert "vibrasense.prognostics" in diagnosis["reason"]
     bad = upload(client, healthy_clip(1), "bearing-1", shaft_hz="fast")
     assert bad.status_code == 422 and bad.json()["field"] == "shaft_hz"
+
+
+class ChannelScorer(BandEnergyScorer):
+    """The test detector, trained (it says) on channel 1 of multi-channel recordings."""
+
+    channel = 1
+
+
+def test_multichannel_upload_is_scored_on_the_asked_channel_else_the_models(settings: Settings) -> None:
+    scorer = ChannelScorer().fit([healthy_clip(seed) for seed in range(8)], RATE)
+    healthy, faulty = healthy_clip(30), faulty_clip(30)
+    stereo = wav_bytes(np.stack([faulty, healthy], axis=1))
+    with TestClient(create_app(settings, scorer)) as client:
+
+        def send(data: bytes, **fields: str):
+            return client.post("/v1/score/file", files={"file": ("a.wav", data, "audio/wav")}, data=fields)
+
+        model_channel, asked = send(stereo), send(stereo, channel="0")
+        mono = send(wav_bytes(faulty))
+        too_few = send(wav_bytes(np.stack([healthy, healthy, healthy], axis=1)), channel="3")
+        pcm = base64.b64encode(np.stack([faulty, healthy], axis=1).astype("<f4").tobytes()).decode()
+        as_pcm = client.post(
+            "/v1/score", json={"sample_rate": RATE, "pcm_base64": pcm, "dtype": "float32", "channels": 2}
+        )
+    assert model_channel.json()["is_anomaly"] is False and as_pcm.json()["is_anomaly"] is False
+    assert asked.json()["is_anomaly"] is True and mono.json()["is_anomaly"] is True  # a mono file is its channel
+    assert too_few.status_code == 422 and too_few.json()["field"] == "channel"
+    assert "3 channels" in too_few.json()["detail"]
+
+
+def test_a_multichannel_file_without_the_models_channel_is_refused(settings: Settings) -> None:
+    scorer = ChannelScorer().fit([healthy_clip(seed) for seed in range(8)], RATE)
+    scorer.channel = 5
+    stereo = wav_bytes(np.stack([healthy_clip(1), healthy_clip(2)], axis=1))
+    with TestClient(create_app(settings, scorer)) as client:
+        response = client.post("/v1/score/file", files={"file": ("a.wav", stereo, "audio/wav")})
+    assert response.status_code == 422 and response.json()["field"] == "channel"
+    assert "the model reads channel 5" in response.json()["detail"]
+
+
+def test_the_native_thread_pools_are_limited_once_at_start_up(tmp_path: Path) -> None:
+    """In a fresh process (this one loaded libraries after its first limit), with a model loaded at start-up:
+    BLAS pools on one thread, and torch on one thread in the threads that score.
+
+    OpenMP's own limit is per calling thread, so it is not checked here.
+    """
+    code = f"""
+import sys, threading
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from fastapi.testclient import TestClient
+from synthetic_machines import healthy_clip, wav_bytes
+from test_bearing_model import bearing_scorer
+from threadpoolctl import threadpool_info
+from vibrasense.config import load_settings
+from vibrasense.serving.app import create_app
+settings = load_settings(None, workdir={str(tmp_path)!r})
+with TestClient(create_app(settings, loader=lambda s, target: bearing_scorer(s))) as client:
+    client.post("/v1/score/file", files={{"file": ("a.wav", wav_bytes(healthy_clip(1)), "audio/wav")}})
+    import torch  # imported by the detectors' package when the model was loaded
+    worker = []
+    thread = threading.Thread(target=lambda: worker.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+print(len(blas), sorted(set(blas)), worker[0])
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    pools, threads, torch_threads = result.stdout.strip().split(maxsplit=2)
+    assert int(pools) >= 1 and threads == "[1]" and torch_threads == "1", result.stdout

@@ -1,12 +1,7 @@
-"""Integration: train a real champion into a real SQLite MLflow registry, then ``vibrasense serve`` it.
-
-Runs once ``vibrasense.training`` provides ``train_and_register`` and ``load_scorer``; until then it
-skips and says so.
-"""
+"""Integration: train a real champion into a real SQLite MLflow registry, then ``vibrasense serve`` it."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 import sys
@@ -23,21 +18,11 @@ from vibrasense.config import load_settings
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 
-def training_api():
-    """``vibrasense.training``, or a skip naming what has not landed yet."""
-    try:
-        training = importlib.import_module("vibrasense.training")
-    except ImportError as error:
-        pytest.skip(f"vibrasense.training cannot be imported ({error})")
-    missing = [name for name in ("train_and_register", "load_scorer") if not hasattr(training, name)]
-    if missing:
-        pytest.skip(f"vibrasense.training has no {', '.join(missing)} yet")
-    return training
-
-
 def test_serve_loads_the_registered_champion_and_scores_real_clips(tmp_path: Path, shared_data: Path) -> None:
-    training = training_api()
+    # Imported here: the rest of tests/serving collects without the training stack (Lightning, MLflow).
     from vibrasense.features.pipeline import extract_features
+    from vibrasense.registry import load_scorer
+    from vibrasense.training import train_and_register
 
     dcase = shared_data / "dcase2020" / "unknown_machine"
     recordings = tmp_path / "recordings" / "unknown_machine"
@@ -52,11 +37,9 @@ def test_serve_loads_the_registered_champion_and_scores_real_clips(tmp_path: Pat
     settings = load_settings(None, workdir=workdir, training={"model": "isolation-forest"})
     run = extract_features([tmp_path / "recordings"], workdir / "features", settings)
     assert run.processed == 17, run.skipped
-    # Contract assumed here: train_and_register(settings, features_dir) trains settings.training.model
-    # on the features stage's output and registers it with the ``champion`` alias.
-    training.train_and_register(settings, run.out_dir)
+    train_and_register(settings, run.out_dir)  # the first version registered is the champion
 
-    champion = training.load_scorer(settings, "champion")
+    champion = load_scorer(settings, "champion")
     samples, rate = sf.read(anomaly, dtype="float32")
     expected = champion.score(samples, rate)
 
@@ -83,7 +66,7 @@ def test_serve_loads_the_registered_champion_and_scores_real_clips(tmp_path: Pat
             assert time.monotonic() < deadline, "server not ready in 180 s"
             time.sleep(0.5)
         response = httpx.post(
-            f"{base}/v1/score",
+            f"{base}/v1/score/file",
             files={"file": (anomaly.name, anomaly.read_bytes(), "audio/wav")},
             data={"machine_id": "unknown-00"},
             timeout=60,
@@ -91,8 +74,8 @@ def test_serve_loads_the_registered_champion_and_scores_real_clips(tmp_path: Pat
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["model"]["name"] == champion.name and body["model"]["version"] == str(champion.version)
-        assert body["score"] == pytest.approx(float(expected[0]), rel=1e-5)
-        assert body["threshold"] == pytest.approx(float(expected[1]), rel=1e-6)
+        assert body["score"] == pytest.approx(expected.score, rel=1e-5)
+        assert body["threshold"] == pytest.approx(expected.threshold, rel=1e-6)
         reload = httpx.post(f"{base}/v1/models/reload", headers={"X-API-Key": "integration-key"}, timeout=120)
         assert reload.status_code == 200 and reload.json()["model"]["version"] == str(champion.version)
         metrics = httpx.get(f"{base}/metrics").text

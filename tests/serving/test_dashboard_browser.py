@@ -58,7 +58,7 @@ def browser(tmp_path: Path) -> Iterator[object]:
 
 def score(base: str, samples, machine: str) -> dict:
     response = httpx.post(
-        f"{base}/v1/score",
+        f"{base}/v1/score/file",
         files={"file": ("clip.wav", wav_bytes(samples), "audio/wav")},
         data={"machine_id": machine},
         timeout=30,

@@ -38,11 +38,9 @@ def real_client(settings: Settings, mimii: Path) -> Iterator[TestClient]:
 
 
 def test_real_uploads_score_like_the_in_process_model(real_client: TestClient, mimii: Path) -> None:
-    for path in (
-        sorted((mimii / "normal").glob("*.wav"))[10:13] + sorted((mimii / "abnormal").glob("*.wav"))[:3]
-    ):
+    for path in sorted((mimii / "normal").glob("*.wav"))[10:13] + sorted((mimii / "abnormal").glob("*.wav"))[:3]:
         response = real_client.post(
-            "/v1/score",
+            "/v1/score/file",
             files={"file": (path.name, path.read_bytes(), "audio/wav")},
             data={"machine_id": "fan-00"},
         )
@@ -50,21 +48,17 @@ def test_real_uploads_score_like_the_in_process_model(real_client: TestClient, m
         samples, rate = sf.read(path, dtype="float32")
         expected, threshold, _ = scorer(real_client).score(samples, rate)
         body = response.json()
-        assert body["score"] == pytest.approx(expected, rel=1e-6) and body["duration_s"] == pytest.approx(
-            10.0
-        )
+        assert body["score"] == pytest.approx(expected, rel=1e-6) and body["duration_s"] == pytest.approx(10.0)
         assert body["threshold"] == pytest.approx(threshold)
 
 
-def test_eight_channel_mimii_file_is_scored_on_the_asked_channel(
-    real_client: TestClient, shared_data: Path
-) -> None:
+def test_eight_channel_mimii_file_is_scored_on_the_asked_channel(real_client: TestClient, shared_data: Path) -> None:
     path = next((shared_data / "mimii_8ch" / "fan" / "id_00" / "abnormal").glob("*.wav"))
     frames, rate = sf.read(path, dtype="float32", always_2d=True)
     assert frames.shape[1] == 8
     for channel in (0, 5):
         response = real_client.post(
-            "/v1/score",
+            "/v1/score/file",
             files={"file": (path.name, path.read_bytes(), "audio/wav")},
             data={"machine_id": "fan-00-array", "channel": str(channel)},
         )
@@ -72,6 +66,6 @@ def test_eight_channel_mimii_file_is_scored_on_the_asked_channel(
         expected, _, _ = scorer(real_client).score(np.ascontiguousarray(frames[:, channel]), rate)
         assert response.json()["score"] == pytest.approx(expected, rel=1e-6)
     too_far = real_client.post(
-        "/v1/score", files={"file": (path.name, path.read_bytes(), "audio/wav")}, data={"channel": "8"}
+        "/v1/score/file", files={"file": (path.name, path.read_bytes(), "audio/wav")}, data={"channel": "8"}
     )
     assert too_far.status_code == 422 and too_far.json()["field"] == "channel"

@@ -11,7 +11,9 @@ from synthetic_machines import RATE, BandEnergyScorer, fitted_scorer, healthy_cl
 
 from vibrasense.config import Settings
 from vibrasense.errors import ModelError
+from vibrasense.inference import Verdict
 from vibrasense.serving.app import create_app
+from vibrasense.signals.records import SignalContext
 
 
 class GatedScorer(BandEnergyScorer):
@@ -23,11 +25,11 @@ class GatedScorer(BandEnergyScorer):
         self.entered = threading.Event()
         self.gate: threading.Event | None = None
 
-    def score(self, samples: np.ndarray, sample_rate: float) -> tuple[float, float, bool]:
+    def score(self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None) -> Verdict:
         if self.gate is not None:
             self.entered.set()
             assert self.gate.wait(10)
-        return super().score(samples, sample_rate)
+        return super().score(samples, sample_rate, context)
 
 
 class RegistryOfVersions:
@@ -86,7 +88,7 @@ def test_request_in_flight_finishes_on_its_model_during_a_reload(settings: Setti
         old.gate = threading.Event()
         with ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(
-                client.post, "/v1/score", files={"file": ("a.wav", wav_bytes(healthy_clip(1)), "audio/wav")}
+                client.post, "/v1/score/file", files={"file": ("a.wav", wav_bytes(healthy_clip(1)), "audio/wav")}
             )
             assert old.entered.wait(10)
             swapped = reload(client)  # completes while the request is still inside the old model
@@ -94,7 +96,7 @@ def test_request_in_flight_finishes_on_its_model_during_a_reload(settings: Setti
             old.gate.set()
             response = in_flight.result(10)
         assert response.status_code == 200 and response.json()["model"]["version"] == "1"
-        after = client.post("/v1/score", files={"file": ("a.wav", wav_bytes(healthy_clip(2)), "audio/wav")})
+        after = client.post("/v1/score/file", files={"file": ("a.wav", wav_bytes(healthy_clip(2)), "audio/wav")})
         assert after.json()["model"]["version"] == "2"
 
 
@@ -107,7 +109,7 @@ def test_no_request_fails_while_models_are_reloaded_repeatedly(settings: Setting
         def hammer() -> list[tuple[int, str]]:
             seen = []
             while not stop.is_set():
-                r = client.post("/v1/score", files={"file": ("a.wav", clip, "audio/wav")})
+                r = client.post("/v1/score/file", files={"file": ("a.wav", clip, "audio/wav")})
                 seen.append((r.status_code, r.json()["model"]["version"]))
             return seen
 

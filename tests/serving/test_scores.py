@@ -120,9 +120,7 @@ def test_unusable_url_is_a_store_error() -> None:
 @pytest.mark.postgres
 def test_postgres_store_answers_the_same_queries() -> None:
     name = f"vibrasense_scores_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
-    )
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     store = ScoreStore(f"postgresql://postgres@127.0.0.1:5432/{name}").start()

@@ -6,10 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from vibrasense.config import VibrationSettings
 from vibrasense.errors import ConfigError
-from vibrasense.signals.bearings import PRESETS, defect_frequencies, get_bearing, resolve_bearing
-from vibrasense.signals.records import RecordingRef
+from vibrasense.signals.bearings import PRESETS, defect_frequencies, get_bearing, layout_context
+from vibrasense.signals.records import RecordingRef, SignalContext
 
 
 def _ref(machine_id: str, **attributes: object) -> RecordingRef:
@@ -54,27 +53,16 @@ def test_frequencies_scale_with_shaft_speed_and_obey_the_kinematic_identities() 
 
 
 def test_unknown_preset_is_a_config_error_naming_the_presets() -> None:
-    with pytest.raises(ConfigError, match=r"unknown bearing preset 'skf-9999'.*cwru-6205-de"):
+    with pytest.raises(
+        ConfigError, match=r"features\.vibration\.bearing: unknown bearing preset 'skf-9999'.*cwru-6205-de"
+    ):
         get_bearing("skf-9999")
-    with pytest.raises(ConfigError, match=r"features\.vibration\.bearing"):
-        resolve_bearing(VibrationSettings(bearing="skf-9999"), _ref("pump_id_00"))
 
 
-def test_auto_takes_the_bearing_and_speed_from_the_recording() -> None:
-    auto = VibrationSettings()
-    cwru, shaft = resolve_bearing(auto, _ref("cwru_de", bearing_preset="cwru-6205-de"))
-    assert cwru is PRESETS["cwru-6205-de"] and shaft == pytest.approx(1797 / 60)
-    _, measured = resolve_bearing(auto, _ref("cwru_de", bearing_preset="cwru-6205-de", shaft_rpm=1772))
-    assert measured == pytest.approx(1772 / 60)
-    femto, condition_2 = resolve_bearing(auto, _ref("Bearing2_1", bearing_preset="femto"))
-    assert femto is PRESETS["femto"] and condition_2 == pytest.approx(1650 / 60)
-    assert resolve_bearing(auto, _ref("Bearing3_1", bearing_preset="femto"))[1] == pytest.approx(25.0)
-    assert resolve_bearing(auto, _ref("pump_id_00")) == (None, None)  # audio clip: nothing is guessed
-
-
-def test_configuration_wins_over_the_recording() -> None:
-    settings = VibrationSettings(bearing="ims-za2115", shaft_hz=20.0)
-    bearing, shaft = resolve_bearing(settings, _ref("Bearing1_1", bearing_preset="femto"))
-    assert bearing is PRESETS["ims-za2115"] and shaft == 20.0
-    _, default_speed = resolve_bearing(VibrationSettings(bearing="ims-za2115"), _ref("test2_ch1"))
-    assert default_speed == pytest.approx(2000 / 60)
+def test_layout_context_takes_the_bearing_and_speed_from_the_recording() -> None:
+    assert layout_context(_ref("cwru_de", bearing_preset="cwru-6205-de")) == SignalContext("cwru-6205-de", None)
+    measured = layout_context(_ref("cwru_de", bearing_preset="cwru-6205-de", shaft_rpm=1772))
+    assert measured.shaft_hz == pytest.approx(1772 / 60)
+    assert layout_context(_ref("Bearing2_1", bearing_preset="femto")).shaft_hz == pytest.approx(1650 / 60)
+    assert layout_context(_ref("Bearing3_1", bearing_preset="femto")).shaft_hz == pytest.approx(25.0)
+    assert layout_context(_ref("pump_id_00")) == SignalContext()  # audio clip: nothing is guessed

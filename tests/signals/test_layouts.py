@@ -94,10 +94,7 @@ def test_femto_zip_without_unpacking(tmp_path: Path) -> None:
         "Bearing9_9_acc_00002",
         "Bearing9_9_acc_00003",
     ]
-    assert (
-        refs[2].event_timestamp - refs[0].event_timestamp
-        == (refs[1].event_timestamp - refs[0].event_timestamp) * 2
-    )
+    assert refs[2].event_timestamp - refs[0].event_timestamp == (refs[1].event_timestamp - refs[0].event_timestamp) * 2
     assert read_signal(refs[2]).samples[0] == pytest.approx(0.3)
 
 

@@ -23,9 +23,7 @@ def _tone(n: int = RATE, frequency: float = 440.0, rate: float = RATE) -> np.nda
     return (0.5 * np.sin(2 * np.pi * frequency * np.arange(n) / rate)).astype(np.float32)
 
 
-@pytest.mark.parametrize(
-    ("subtype", "tolerance"), [("PCM_16", 1e-4), ("PCM_24", 1e-6), ("PCM_32", 1e-8), ("FLOAT", 0)]
-)
+@pytest.mark.parametrize(("subtype", "tolerance"), [("PCM_16", 1e-4), ("PCM_24", 1e-6), ("PCM_32", 1e-8), ("FLOAT", 0)])
 def test_wav_bit_depths_read_as_float32(tmp_path: Path, subtype: str, tolerance: float) -> None:
     path = tmp_path / "clip.wav"
     sf.write(path, _tone(), RATE, subtype=subtype)
@@ -126,9 +124,7 @@ def test_members_of_zip_and_tar_archives_read_without_unpacking(tmp_path: Path) 
         ("notes.xyz", b"hello", "unsupported file type"),
     ],
 )
-def test_bad_files_raise_input_errors_naming_the_file(
-    tmp_path: Path, name: str, content: bytes, reason: str
-) -> None:
+def test_bad_files_raise_input_errors_naming_the_file(tmp_path: Path, name: str, content: bytes, reason: str) -> None:
     (tmp_path / name).write_bytes(content)
     with pytest.raises(InputError, match=reason) as raised:
         read_path(tmp_path / name, sample_rate=RATE)

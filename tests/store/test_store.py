@@ -1,12 +1,18 @@
 """The feature store against real SQLite, PostgreSQL and Redis online stores: one suite, three backends.
 
 Feature tables are built here with known values, so every assertion can name the exact number expected.
-PostgreSQL tests create and drop their own database; Redis tests use their own project and tear it down.
+PostgreSQL tests create and drop their own database; Redis tests use their own project and tear it down,
+and the password test starts its own ``redis-server --requirepass`` on a free port.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +29,7 @@ from vibrasense.cli import app
 from vibrasense.config import Settings, load_settings
 from vibrasense.errors import StoreError
 from vibrasense.features.names import feature_names
+from vibrasense.features.spec import FeatureSpec
 from vibrasense.signals.records import RECORD_COLUMNS
 from vibrasense.store import (
     OnlineFeatureClient,
@@ -30,9 +37,11 @@ from vibrasense.store import (
     build_training_set,
     materialize,
     open_store,
+    operations,
     repo_path,
     write_repo,
 )
+from vibrasense.store.definitions import VIBRATION_VIEW, Definitions
 from vibrasense.store.repository import CONFIG_FILE
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -85,13 +94,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings
     """Settings for a fresh, empty store of each kind; removed afterwards."""
     kind = request.param
     project = f"vs_{uuid.uuid4().hex[:10]}"
-    store: dict = {"project": project, "online_store": kind}
+    store: dict = {"project": project, "online_store": {"type": kind}}
     database = None
     if kind == "postgres":
         database = project
         with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{database}"')
-        store |= {"registry": "sql", "postgres": {"database": database, "sslmode": "disable"}}
+        server = {"database": database, "sslmode": "disable"}
+        store |= {"online_store": {"type": "postgres", **server}, "registry": {"type": "sql", **server}}
     settings = load_settings(None, workdir=tmp_path / "work", store=store)
     yield settings
     if (repo_path(settings) / CONFIG_FILE).is_file():
@@ -118,7 +128,7 @@ def ready_store(settings: Settings, rows: list[tuple[str, datetime, float]] = PL
 def online_row_count(settings: Settings) -> int:
     """Rows the online store holds for this project, read with the store's own client (no Feast)."""
     project = settings.store.project
-    if settings.store.online_store == "sqlite":
+    if settings.store.online_store.type == "sqlite":
         import sqlite3
 
         with sqlite3.connect(repo_path(settings) / "data" / "online_store.db") as conn:
@@ -126,8 +136,8 @@ def online_row_count(settings: Settings) -> int:
             return sum(
                 conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables if t.startswith(project)
             )
-    if settings.store.online_store == "postgres":
-        pg = settings.store.postgres
+    if settings.store.online_store.type == "postgres":
+        pg = settings.store.online_store
         with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={pg.database}") as conn:
             tables = [
                 r[0]
@@ -203,9 +213,7 @@ def test_historical_retrieval_never_sees_a_later_value(backend: Settings) -> Non
 
 def test_store_that_cannot_be_reached_fails_fast_naming_it(tmp_path: Path) -> None:
     settings = load_settings(
-        None,
-        workdir=tmp_path,
-        store={"online_store": "postgres", "postgres": {"port": 1, "password": "s3cret-pw"}},
+        None, workdir=tmp_path, store={"online_store": {"type": "postgres", "port": 1, "password": "s3cret-pw"}}
     )
     write_features(settings, feature_table(settings, PLANT))
     write_repo(settings)
@@ -215,14 +223,18 @@ def test_store_that_cannot_be_reached_fails_fast_naming_it(tmp_path: Path) -> No
     assert (datetime.now(UTC) - started).total_seconds() < 5
     assert "s3cret-pw" not in str(error.value)
     written = (repo_path(settings) / CONFIG_FILE).read_text()
-    assert "s3cret-pw" not in written and "${VIBRASENSE_STORE__POSTGRES__PASSWORD}" in written
+    assert "s3cret-pw" not in written and "${VIBRASENSE_STORE__ONLINE_STORE__PASSWORD}" in written
 
     redis_settings = load_settings(
-        None, workdir=tmp_path / "r", store={"online_store": "redis", "redis_connection": "127.0.0.1:1"}
+        None,
+        workdir=tmp_path / "r",
+        store={"online_store": {"type": "redis", "connection_string": "127.0.0.1:1,password=s3cret-pw,db=2"}},
     )
     write_repo(redis_settings)
-    with pytest.raises(StoreError, match=r"Redis online store at 127\.0\.0\.1:1"):
+    with pytest.raises(StoreError, match=r"Redis online store at 127\.0\.0\.1:1") as error:
         OnlineFeatureClient(redis_settings)
+    assert "s3cret-pw" not in str(error.value)
+    assert "s3cret-pw" not in (repo_path(redis_settings) / CONFIG_FILE).read_text()
 
 
 def test_schema_mismatch_names_the_columns(tmp_path: Path) -> None:
@@ -294,3 +306,141 @@ def test_cli_init_apply_materialize_get(tmp_path: Path) -> None:
     result = runner.invoke(app, [*base, "training-set", str(entities), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert pd.read_parquet(out)["rms_mean"].tolist() == [pytest.approx(11.0)]
+
+
+def test_a_long_materialisation_runs_in_windows_under_a_progress_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = load_settings(None, workdir=tmp_path)
+    archive = [(f"pump_{k:02d}", T0 + k * HOUR, float(k)) for k in range(12)]  # each machine once: windows are free
+    ready_store(settings, [*archive, ("pump_00", T0 + 12 * HOUR, 100.0)])
+    monkeypatch.setattr(operations, "WINDOW_ROWS", 4)
+    result = materialize(settings, end=T0 + 13 * HOUR, progress=True)
+    assert (result.start, result.rows, result.machines) == (T0, 13, 12)
+    bar = capsys.readouterr().err
+    assert "materialise" in bar and "26/26" in bar  # 13 rows for each of the two views
+    store = open_store(settings)
+    assert {v.most_recent_end_time for v in store.list_feature_views()} == {T0 + 13 * HOUR}
+    client = OnlineFeatureClient(settings)  # the latest row wins across windows, oldest first
+    assert [client.get(m)["rms_mean"] for m in ("pump_00", "pump_05", "pump_11")] == pytest.approx([100.0, 5.0, 11.0])
+
+
+def test_windows_are_only_as_many_as_cost_few_extra_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(operations, "WINDOW_ROWS", 4)
+    times = np.array([np.datetime64("2026-03-01T08:00") + np.timedelta64(k, "h") for k in range(12)])
+    start, end = T0, T0 + 12 * HOUR
+    distinct = operations._windows(times, np.array([f"m{k}" for k in range(12)]), start, end)
+    assert [(a, b, n) for a, b, n in distinct] == [
+        (T0, T0 + 4 * HOUR, 4),
+        (T0 + 4 * HOUR, T0 + 8 * HOUR, 4),
+        (T0 + 8 * HOUR, end, 4),
+    ]
+    repeated = operations._windows(times, np.array(["a", "b", "c"] * 4), start, end)  # every window: all three
+    assert repeated == [(start, end, 12)]
+    assert operations._windows(times, np.array(["a"] * 12), end, end) == []
+    assert operations._windows(times, np.array(["a"] * 12), end, end + HOUR) == [(end, end + HOUR, 0)]
+
+
+def test_definitions_take_the_columns_of_the_tables_own_feature_spec(tmp_path: Path) -> None:
+    settings = load_settings(None, workdir=tmp_path)
+    extracted = load_settings(None, workdir=tmp_path, features={"vibration": {"band_edges_hz": [0, 1000, 4000]}})
+    spec = FeatureSpec.from_settings(extracted)
+    parquet = write_features(settings, feature_table(extracted, PLANT))
+    spec.save(parquet.parent)
+    write_repo(settings)
+    apply(settings)
+    views = {v.name: [f.name for f in v.features] for v in open_store(settings).list_feature_views()}
+    assert views[VIBRATION_VIEW] == list(spec.vibration_columns)
+    assert "vib_band_1000_4000hz" in views[VIBRATION_VIEW] and "vib_band_500_1000hz" not in views[VIBRATION_VIEW]
+    materialize(settings)
+    got = OnlineFeatureClient(settings).get("pump_a")
+    assert got["vib_band_1000_4000hz"] == pytest.approx(13.0 + spec.columns.index("vib_band_1000_4000hz"))
+
+
+def test_the_definitions_file_says_what_apply_registers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from feast.repo_operations import parse_repo
+
+    settings = load_settings(None, workdir=tmp_path)
+    write_features(settings, feature_table(settings, PLANT))
+    root = write_repo(settings)
+    monkeypatch.chdir(root)  # as `feast plan` loads it
+    monkeypatch.syspath_prepend(str(root))
+    parsed = parse_repo(root)
+    ours = {o.name: o for o in Definitions.load(root).feast_objects()}
+    theirs = [*parsed.data_sources, *parsed.feature_views, *parsed.feature_services]
+    theirs += [e for e in parsed.entities if e.name != "__dummy"]  # Feast's own placeholder entity
+    assert sorted(o.name for o in theirs) == sorted(ours)
+    assert all(o == ours[o.name] for o in theirs)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def redis_with_password(tmp_path: Path) -> Iterator[tuple[int, str]]:
+    """A real redis-server of this test's own that requires a password: ``(port, password)``."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = "needs the redis-server binary on PATH to start a Redis that requires a password"
+        if os.environ.get("VIBRASENSE_REQUIRE_SERVERS", "") not in ("", "0"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    port, password = _free_port(), f"pw-{uuid.uuid4().hex[:12]}"
+    args = ["--bind", "127.0.0.1", "--port", str(port), "--requirepass", password]
+    args += ["--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
+    server = subprocess.Popen([binary, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis(host="127.0.0.1", port=port, password=password).ping()
+                break
+            except redis.ConnectionError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"redis-server on port {port} did not start: {server.stdout.read()!r}")
+                time.sleep(0.05)
+        yield port, password
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_redis_that_requires_a_password_takes_the_connection_string_whole(
+    tmp_path: Path, redis_with_password: tuple[int, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, password = redis_with_password
+    project = f"vs_{uuid.uuid4().hex[:10]}"
+
+    def settings_with(secret: str) -> Settings:
+        connection = f"127.0.0.1:{port},db=3,password={secret}"
+        store = {"project": project, "online_store": {"type": "redis", "connection_string": connection}}
+        return load_settings(None, workdir=tmp_path / "work", store=store)
+
+    settings = settings_with(password)
+    ready_store(settings)
+    written = (repo_path(settings) / CONFIG_FILE).read_text()
+    assert password not in written
+    assert f"127.0.0.1:{port},db=3,password=${{VIBRASENSE_STORE__ONLINE_STORE__PASSWORD}}" in written
+    assert (materialize(settings).rows, OnlineFeatureClient(settings).get("pump_b")["rms_mean"]) == (12, 23.0)
+    assert OnlineFeatureClient(settings).get_online_features("pump_b")["rms_mean"] == [pytest.approx(23.0)]
+    in_db = {db: list(redis.Redis(port=port, password=password, db=db).scan_iter()) for db in (0, 3)}
+    assert in_db[0] == [] and any(project.encode() in key for key in in_db[3])  # db=3 was honoured
+
+    wrong = settings_with("not-the-pw")
+    for attempt in (lambda: OnlineFeatureClient(wrong), lambda: materialize(wrong, start=T0 - HOUR)):
+        with pytest.raises(StoreError, match=rf"Redis online store 127\.0\.0\.1:{port},db=3") as error:
+            attempt()
+        assert "not-the-pw" not in str(error.value) and password not in str(error.value)
+
+    # the plain Feast way: the generated file names the variable, and Feast expands it
+    from feast import FeatureStore
+
+    monkeypatch.setenv("VIBRASENSE_STORE__ONLINE_STORE__PASSWORD", password)
+    store = FeatureStore(repo_path=str(repo_path(settings)))
+    online = store.get_online_features(
+        features=["machine_audio_features:rms_mean"], entity_rows=[{"machine_id": "fan_c"}]
+    )
+    assert online.to_dict()["rms_mean"] == [pytest.approx(33.0)]

@@ -27,17 +27,13 @@ from vibrasense.cli import app
 from vibrasense.config import Settings, load_settings
 from vibrasense.errors import ModelError, StoreError
 from vibrasense.features.pipeline import FEATURES_FILE, extract_features, read_features
+from vibrasense.features.spec import SPEC_FILE
 from vibrasense.models.tabular import feature_columns
+from vibrasense.registry import load_registered_detector, load_scorer, tracking_client
 from vibrasense.signals.synthetic import machine_sound, write_audio_plant
-from vibrasense.training import (
-    TrainingResult,
-    load_registered_detector,
-    load_scorer,
-    promote_if_better,
-    train_and_register,
-)
+from vibrasense.training import TrainingResult, promote, train_and_register
 from vibrasense.training.data import load_training_data
-from vibrasense.training.tracking import tracking_client
+from vibrasense.training.train import build_detector
 
 N_TRAIN, N_TEST = 30, 8  # per machine; test = N_TEST normal + N_TEST anomalous
 RATE = 16_000
@@ -132,14 +128,15 @@ def test_isolation_forest_run_is_tracked_with_params_metrics_and_artifacts(
         "evaluation/confusion_matrix.png",
         "evaluation/confusion_matrix.json",
         "detector/detector.json",
-        "detector/preprocessing.json",
+        "detector/feature_spec.json",
+        "detector/model_inputs.json",
     }
     assert expected <= files, sorted(files)
     tracking_client(settings)  # points mlflow at the store
     model = mlflow.models.get_model_info(f"models:/{settings.tracking.registered_model}/{result.model_version}")
     assert model.run_id == result.run_id
     assert "python_function" in model.flavors
-    assert model.signature.inputs.input_names() == ["path", "samples", "sample_rate"]
+    assert model.signature.inputs.input_names() == ["path", "samples", "sample_rate", "bearing", "shaft_hz"]
     assert model.signature.outputs.input_names() == ["score", "threshold", "is_anomaly"]
     assert model.saved_input_example_info is not None
     # artifacts live in the work directory, not in ./mlruns of wherever the tests were started
@@ -235,7 +232,7 @@ def test_promotion_needs_a_challenger_that_beats_the_champion(
     strong = train_and_register(settings, plant.features, "mahalanobis")  # measured AUC 0.879
     assert (strong.alias, strong.model_version) == ("challenger", "2")
 
-    promotion = promote_if_better(settings, plant.features)
+    promotion = promote(settings, plant.features)
     assert promotion.promoted, promotion.reason
     assert (promotion.champion_version, promotion.challenger_version) == ("1", "2")
     assert promotion.challenger_metrics["auc"] > promotion.champion_metrics["auc"] + 0.3
@@ -246,7 +243,7 @@ def test_promotion_needs_a_challenger_that_beats_the_champion(
 
     # the weak version put forward again as challenger must not take the champion's place
     client.set_registered_model_alias(name, "challenger", "1")
-    kept = promote_if_better(settings, plant.features)
+    kept = promote(settings, plant.features)
     assert not kept.promoted
     assert "champion kept" in kept.reason
     assert kept.challenger_metrics["auc"] < kept.champion_metrics["auc"]
@@ -302,6 +299,7 @@ def test_empty_feature_table_is_a_model_error(plant: Plant, tmp_path: Path) -> N
     empty = tmp_path / "features"
     empty.mkdir()
     read_features(plant.features).iloc[:0].to_parquet(empty / FEATURES_FILE)
+    (empty / SPEC_FILE).write_bytes((plant.features / SPEC_FILE).read_bytes())
     _fails_fast(
         work_settings(tmp_path / "work"),
         empty,
@@ -318,6 +316,7 @@ def test_constant_features_are_a_model_error(plant: Plant, tmp_path: Path) -> No
     table = read_features(plant.features)
     table[feature_columns(table)] = 1.0
     table.to_parquet(constant / FEATURES_FILE)
+    (constant / SPEC_FILE).write_bytes((plant.features / SPEC_FILE).read_bytes())
     _fails_fast(
         work_settings(tmp_path / "work"), constant, "mahalanobis", ModelError, "empty or constant", "check the features"
     )
@@ -332,6 +331,85 @@ def test_unknown_model_is_a_model_error_listing_the_known_ones(plant: Plant, tmp
         "unknown model 'no-such-model'",
         "cnn-ae",
     )
+
+
+def test_build_detector_gives_each_detector_the_shared_settings_its_constructor_accepts() -> None:
+    defaults = load_settings(None)
+    assert build_detector(defaults).name == "cnn-ae"
+    assert (build_detector(defaults, "cnn-ae").z_dim, build_detector(defaults, "dense-ae").z_dim) == (40, 8)
+    tuned = load_settings(None, training={"z_dim": 16, "max_epochs": 3, "seed": 7, "threshold_method": "gamma"})
+    for name in ("cnn-ae", "dense-ae"):
+        autoencoder = build_detector(tuned, name)
+        assert (autoencoder.z_dim, autoencoder.max_epochs, autoencoder.seed) == (16, 3, 7), name
+        assert autoencoder.threshold_method == "gamma"
+    forest = build_detector(tuned, "isolation-forest")
+    assert (forest.random_state, forest.threshold_method) == (7, "gamma")
+    auto = build_detector(tuned, "auto")
+    assert (auto.seed, auto.threshold_method) == (7, "gamma")
+    assert auto.autoencoder_params == {
+        "accelerator": "auto",
+        "batch_size": 64,
+        "early_stopping_patience": 5,
+        "learning_rate": 0.001,
+        "max_epochs": 3,
+        "seed": 7,
+        "validation_fraction": 0.1,
+        "z_dim": 16,
+    }
+
+
+def test_training_model_params_win_and_belong_to_the_configured_detector() -> None:
+    model = {"name": "dense-ae", "params": {"max_epochs": 5, "context_frames": 3}}
+    settings = load_settings(None, training={"max_epochs": 3, "model": model})
+    dense = build_detector(settings)
+    assert (dense.max_epochs, dense.context_frames, dense.z_dim) == (5, 3, 8)
+    assert build_detector(settings, "cnn-ae").max_epochs == 3  # another detector: the shared settings only
+    assert build_detector(load_settings(None, training={"model": "lof"})).get_params()["n_neighbors"] == 20
+
+
+def test_model_from_a_yaml_file_and_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "vibrasense.yaml"
+    config.write_text("training:\n  model:\n    name: mahalanobis\n    params: {covariance: min-cov-det}\n")
+    assert build_detector(load_settings(config)).covariance == "min-cov-det"
+    config.write_text("training:\n  model: isolation-forest\n")  # a plain name: no params
+    assert build_detector(load_settings(config)).get_params()["n_estimators"] == 200
+    monkeypatch.setenv("VIBRASENSE_TRAINING__MODEL__NAME", "lof")
+    monkeypatch.setenv("VIBRASENSE_TRAINING__MODEL__PARAMS", '{"n_neighbors": 10}')
+    assert build_detector(load_settings(config)).n_neighbors == 10
+    monkeypatch.delenv("VIBRASENSE_TRAINING__MODEL__NAME")
+    monkeypatch.delenv("VIBRASENSE_TRAINING__MODEL__PARAMS")
+    monkeypatch.setenv("VIBRASENSE_TRAINING__MODEL", "one-class-svm")
+    assert build_detector(load_settings(config)).name == "one-class-svm"
+
+
+def test_wrong_model_params_are_model_errors_naming_the_field() -> None:
+    def build(params: dict[str, object]) -> None:
+        build_detector(load_settings(None, training={"model": {"name": "lof", "params": params}}))
+
+    with pytest.raises(
+        ModelError,
+        match=r"training\.model\.params: model 'lof' has no hyper-parameter 'k'; "
+        r"it accepts n_neighbors, threshold_method, threshold_percentile",
+    ):
+        build({"k": 3})
+    with pytest.raises(ModelError, match=r"training\.model\.params: hyper-parameter n_neighbors='ten' .*int"):
+        build({"n_neighbors": "ten"})
+
+
+def test_cli_train_takes_detector_params(plant: Plant, tmp_path: Path) -> None:
+    runner = CliRunner()
+    config = tmp_path / "vibrasense.yaml"  # params of another detector: --model lof leaves them out
+    config.write_text("training:\n  model: {name: mahalanobis, params: {covariance: min-cov-det}}\n")
+    base = ["--config", str(config), "--workdir", str(tmp_path), "train", "--features", str(plant.features)]
+    refused = runner.invoke(app, [*base, "--model", "lof", "--param", "k=3"])
+    assert isinstance(refused.exception, ModelError), refused.output
+    assert "it accepts n_neighbors" in str(refused.exception)
+    trained = runner.invoke(app, [*base, "-m", "lof", "--param", "n_neighbors=5"], env={"COLUMNS": "200"})
+    assert trained.exit_code == 0, trained.output
+    run_id = re.search(r"run ([0-9a-f]{32}): lof registered", trained.output)
+    assert run_id, trained.output
+    params = client_for(load_settings(None, workdir=tmp_path)).get_run(run_id.group(1)).data.params
+    assert (params["model"], params["model.n_neighbors"]) == ("lof", "5")
 
 
 def test_unreachable_postgresql_tracking_store_is_a_store_error(plant: Plant, tmp_path: Path) -> None:

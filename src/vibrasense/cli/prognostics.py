@@ -26,15 +26,18 @@ def diagnose(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per recording."),
 ) -> None:
     """Name the likely defect of each recording from its envelope spectrum (no labels needed)."""
+    from vibrasense.features.featurize import resolve_bearing
+    from vibrasense.features.spec import FeatureSpec
     from vibrasense.prognostics import diagnose as diagnose_recording
-    from vibrasense.signals.bearings import resolve_bearing
+    from vibrasense.signals.bearings import layout_context
     from vibrasense.signals.layouts import discover
     from vibrasense.signals.readers import read_signal
 
     config = settings(features={"vibration": {"bearing": bearing, "shaft_hz": shaft_hz}})
+    spec = FeatureSpec.from_settings(config)
     table = Table("recording", "verdict", "confidence", "evidence")
     for ref in (ref for path in inputs for ref in discover(path)):
-        geometry, speed = resolve_bearing(config.features.vibration, ref)
+        geometry, speed = resolve_bearing(spec, layout_context(ref))
         if geometry is None or not speed:
             raise ConfigError(f"{ref.source}: which bearing is it? pass --bearing (and --shaft-hz if not the preset's)")
         signal = read_signal(ref)

@@ -28,12 +28,17 @@ def serve(
 ) -> None:
     """Load the champion model, warm it, and serve /v1/score, /v1/machines, /metrics and the dashboard.
 
+    A model that cannot be loaded fails here, before the server starts; the app warms it when it starts.
     The API key for POST /v1/models/reload comes from serving.api_key (VIBRASENSE_SERVING__API_KEY).
+    Native thread pools run one thread per request thread (OMP_NUM_THREADS etc. default to 1).
     """
+    from vibrasense.features.threads import single_thread_environment
+
+    single_thread_environment()
     import uvicorn
 
     from vibrasense.serving.app import create_app
-    from vibrasense.serving.model import load_registered_scorer, warm_up
+    from vibrasense.serving.model import load_registered_scorer
 
     config = settings(
         serving={
@@ -46,7 +51,6 @@ def serve(
     )
     with console.status("loading the model from the registry"):
         scorer = load_registered_scorer(config)
-        warm_up(scorer, float(config.signals.sample_rate))
     console.print(
         f"serving [bold]{scorer.name}[/] v{scorer.version} on http://{config.serving.host}:{config.serving.port}"
         f" (dashboard at /, API docs at /docs); scores go to "

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from vibrasense.cli.common import console, settings
-from vibrasense.config import Settings
+from vibrasense.config import ModelSettings, Settings
 
 models_app = typer.Typer(help="The model registry: versions, aliases, promotion.", no_args_is_help=True)
 
@@ -25,12 +25,23 @@ def _features_dir(config: Settings, features: Path | None) -> Path:
 
 
 def train(
-    model: str | None = typer.Option(None, "--model", "-m", help="Detector name (training.model); see `models list`."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Detector name (training.model.name); see `models list`."
+    ),
+    param: list[str] | None = typer.Option(
+        None,
+        "--param",
+        "-p",
+        help="KEY=VALUE, a hyper-parameter of the detector (training.model.params), repeatable, e.g. "
+        "--param n_neighbors=10; the configured params apply only while the detector stays the configured one.",
+    ),
     features: Path | None = typer.Option(
         None, "--features", "-f", help="Features folder (default <workdir>/features)."
     ),
     max_epochs: int | None = typer.Option(None, help="Autoencoder epochs (training.max_epochs)."),
-    z_dim: int | None = typer.Option(None, help="Autoencoder bottleneck size (training.z_dim)."),
+    z_dim: int | None = typer.Option(
+        None, help="Autoencoder bottleneck size (training.z_dim; default cnn-ae 40, dense-ae 8)."
+    ),
     learning_rate: float | None = typer.Option(None, help="Adam learning rate (training.learning_rate)."),
     batch_size: int | None = typer.Option(None, help="Windows per batch (training.batch_size)."),
     threshold_method: str | None = typer.Option(None, help="percentile or gamma (training.threshold_method)."),
@@ -38,11 +49,11 @@ def train(
     accelerator: str | None = typer.Option(None, help="Lightning accelerator: auto, cpu, gpu (training.accelerator)."),
 ) -> None:
     """Train a detector on normal recordings, evaluate it on the test split, track and register it."""
+    from vibrasense.models.base import detector_class, parse_param
     from vibrasense.training import train_and_register
 
     config = settings(
         training={
-            "model": model,
             "max_epochs": max_epochs,
             "z_dim": z_dim,
             "learning_rate": learning_rate,
@@ -52,6 +63,12 @@ def train(
             "accelerator": accelerator,
         }
     )
+    if model is not None or param:
+        configured = config.training.model
+        name = model or configured.name
+        given = dict(parse_param(detector_class(name), text) for text in param or ())
+        kept = configured.params if name == configured.name else {}
+        config.training.model = ModelSettings(name=name, params=kept | given)
     result = train_and_register(config, _features_dir(config, features))
     console.print(
         f"run [bold]{result.run_id}[/]: {result.model_name} registered as "
@@ -68,8 +85,8 @@ def evaluate(
     features: Path | None = typer.Option(None, "--features", "-f", help="Features folder with a labelled test split."),
 ) -> None:
     """Score the labelled test recordings with a registered model and print its metrics."""
+    from vibrasense.registry import load_registered_detector
     from vibrasense.training import evaluate as evaluate_detector
-    from vibrasense.training import load_registered_detector
     from vibrasense.training.data import load_training_data
 
     config = settings()
@@ -88,7 +105,7 @@ def evaluate(
 def list_models() -> None:
     """Registered versions, their aliases and headline metrics."""
     from vibrasense.models import list_detectors
-    from vibrasense.training import list_versions
+    from vibrasense.registry import list_versions
 
     config = settings()
     table = Table("version", "aliases", "detector", "auc", "pauc", "f1", "threshold", "run")
@@ -115,9 +132,9 @@ def promote(
     ),
 ) -> None:
     """Make the challenger champion only if it beats the champion on the same evaluation set."""
-    from vibrasense.training import promote_if_better
+    from vibrasense.training import promote
 
-    result = promote_if_better(settings(), features)
+    result = promote(settings(), features)
     for label, version, metrics in (
         ("champion", result.champion_version, result.champion_metrics),
         ("challenger", result.challenger_version, result.challenger_metrics),

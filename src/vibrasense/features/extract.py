@@ -10,12 +10,12 @@ import numpy as np
 
 from vibrasense.config import Settings
 from vibrasense.errors import InputError
-from vibrasense.features import spectral, vibration
-from vibrasense.signals.bearings import resolve_bearing
+from vibrasense.features.featurize import RawRecording, featurize_batch, resolve_bearing
+from vibrasense.features.spec import FeatureSpec
+from vibrasense.features.threads import limit_process_threads, one_native_thread
+from vibrasense.signals.bearings import layout_context
 from vibrasense.signals.readers import read_signal
-from vibrasense.signals.records import RecordingRef, Signal
-from vibrasense.signals.resample import resample
-from vibrasense.threads import one_native_thread
+from vibrasense.signals.records import RecordingRef, Signal, SignalContext
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +39,34 @@ def extract_batch(refs: list[RecordingRef], settings: Settings) -> BatchResult:
         return _extract(refs, settings)
 
 
+def extract_batch_on_worker(refs: list[RecordingRef], settings: Settings) -> BatchResult:
+    """:func:`extract_batch` for a Dask worker, whose task threads share the pools: they are limited once."""
+    limit_process_threads()
+    return _extract(refs, settings)
+
+
 def _extract(refs: list[RecordingRef], settings: Settings) -> BatchResult:
     result = BatchResult()
-    audio: dict[str, np.ndarray] = {}
-    rows: dict[str, dict[str, Any]] = {}
+    spec = FeatureSpec.from_settings(settings)
+    good: list[tuple[RecordingRef, Signal]] = []
     for ref in refs:
         try:
-            signal = _read_checked(ref, settings)
-            rows[ref.recording_id] = _record_row(ref, signal) | _vibration_row(ref, signal, settings)
-            audio[ref.recording_id] = resample(signal.samples, signal.sample_rate, settings.signals.sample_rate)
+            good.append((ref, _read_checked(ref, spec, settings)))
         except InputError as error:
             result.skipped.append((ref.source, ref.recording_id, error.reason))
         except Exception as error:  # a reader or decoder failing in a way nobody foresaw: report, go on
             log.debug("unexpected failure on %s", ref.source, exc_info=True)
             result.skipped.append((ref.source, ref.recording_id, f"{type(error).__name__}: {error}"))
-    for recording_id, (logmel, features) in _analyse_audio(audio, settings).items():
-        result.rows.append(rows[recording_id] | features)
-        result.logmels[recording_id] = logmel
+    recordings = [RawRecording(signal.samples, signal.sample_rate, layout_context(ref)) for ref, signal in good]
+    for recording, (ref, signal), features in zip(recordings, good, featurize_batch(recordings, spec), strict=True):
+        result.rows.append(_record_row(ref, signal, spec, recording.context) | features.values)
+        result.logmels[ref.recording_id] = features.logmel
     return result
 
 
-def _read_checked(ref: RecordingRef, settings: Settings) -> Signal:
-    signal = read_signal(ref)
+def _read_checked(ref: RecordingRef, spec: FeatureSpec, settings: Settings) -> Signal:
+    """The recording's channel (the layout's, else ``signals.channel``), checked for length and finite values."""
+    signal = read_signal(ref, ref.channel if ref.channel is not None else spec.signals.channel)
     if signal.duration < settings.signals.min_duration_s:
         raise InputError(
             ref.source,
@@ -72,7 +78,8 @@ def _read_checked(ref: RecordingRef, settings: Settings) -> Signal:
     return signal
 
 
-def _record_row(ref: RecordingRef, signal: Signal) -> dict[str, Any]:
+def _record_row(ref: RecordingRef, signal: Signal, spec: FeatureSpec, context: SignalContext) -> dict[str, Any]:
+    bearing, shaft_hz = resolve_bearing(spec, context)
     return {
         "recording_id": ref.recording_id,
         "machine_id": ref.machine_id,
@@ -85,27 +92,12 @@ def _record_row(ref: RecordingRef, signal: Signal) -> dict[str, Any]:
         "sample_rate": float(signal.sample_rate),
         "channels": int(signal.channels),
         "duration": float(signal.duration),
-        "_fingerprint": ref.fingerprint,
+        "bearing": bearing.name if bearing else None,
+        "shaft_hz": float(shaft_hz) if shaft_hz else float("nan"),
+        "_fingerprint": file_fingerprint(ref, spec),
     }
 
 
-def _vibration_row(ref: RecordingRef, signal: Signal, settings: Settings) -> dict[str, float]:
-    bearing, shaft_hz = resolve_bearing(settings.features.vibration, ref)
-    return vibration.vibration_features(
-        signal.samples, signal.sample_rate, settings.features.vibration, bearing, shaft_hz
-    )
-
-
-def _analyse_audio(audio: dict[str, np.ndarray], settings: Settings) -> dict[str, tuple[np.ndarray, dict[str, float]]]:
-    """Log-mel and the 13 features; equal-length clips go through the vectorised batch path together."""
-    by_length: dict[int, list[str]] = {}
-    for recording_id, samples in audio.items():
-        by_length.setdefault(len(samples), []).append(recording_id)
-    results: dict[str, tuple[np.ndarray, dict[str, float]]] = {}
-    rate = settings.signals.sample_rate
-    for ids in by_length.values():
-        batch = np.stack([audio[i] for i in ids])
-        logmels, features = spectral.analyse_batch(batch, rate, settings.features.logmel)
-        for position, recording_id in enumerate(ids):
-            results[recording_id] = (logmels[position], {k: float(v[position]) for k, v in features.items()})
-    return results
+def file_fingerprint(ref: RecordingRef, spec: FeatureSpec) -> str:
+    """Changes when the file may have changed or the spec its features follow has."""
+    return f"{ref.fingerprint}/{spec.hash}"

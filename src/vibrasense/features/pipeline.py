@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -28,8 +29,9 @@ from tqdm import tqdm
 from vibrasense.config import Settings
 from vibrasense.errors import InputError, VibrasenseError
 from vibrasense.features import logmel_store
-from vibrasense.features.extract import BatchResult, extract_batch
-from vibrasense.features.names import feature_names
+from vibrasense.features.extract import BatchResult, extract_batch, extract_batch_on_worker, file_fingerprint
+from vibrasense.features.spec import SPEC_FILE, FeatureSpec
+from vibrasense.features.threads import limit_process_threads
 from vibrasense.signals.layouts import discover
 from vibrasense.signals.records import RECORD_COLUMNS, RecordingRef
 
@@ -92,12 +94,13 @@ def extract_features(
         raise InputError("<inputs>", "no input path given")
     out = Path(out_dir)
     run = FeatureRun(out_dir=out)
+    spec = FeatureSpec.from_settings(settings)
     refs = _unique_refs(ref for path in paths for ref in discover(path))
     run.discovered = len(refs)
-    (out / PARTS_DIR).mkdir(parents=True, exist_ok=True)
+    _start_spec(out, spec)
 
     done = _processed_fingerprints(out / PARTS_DIR)
-    pending = [ref for ref in refs if done.get(ref.recording_id) != ref.fingerprint]
+    pending = [ref for ref in refs if done.get(ref.recording_id) != file_fingerprint(ref, spec)]
     run.unchanged = len(refs) - len(pending)
     if run.unchanged:
         log.info("%d recordings unchanged since the last run, %d to process", run.unchanged, len(pending))
@@ -118,6 +121,33 @@ def extract_features(
     run.seconds = time.perf_counter() - started
     _write_report(run, paths, settings)
     return run
+
+
+def _start_spec(out: Path, spec: FeatureSpec) -> None:
+    """Record the spec of this run; features of another spec are removed first, so none is ever mixed in."""
+    if (out / SPEC_FILE).is_file():
+        try:
+            previous = FeatureSpec.load(out)
+        except InputError as error:
+            previous, changes = None, [f"the previous spec is unreadable ({error.reason})"]
+        else:
+            changes = previous.differences(spec)
+        if changes:
+            log.warning(
+                "feature spec changed since the last run in %s (%s): every recording is extracted again",
+                out,
+                "; ".join(f"{change} (before vs now)" for change in changes) if previous else changes[0],
+            )
+            shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
+            shutil.rmtree(out / LOGMEL_DIR, ignore_errors=True)
+    elif (out / PARTS_DIR).is_dir():
+        log.warning(
+            "%s holds features without a feature spec (an older version): every recording is extracted again", out
+        )
+        shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
+        shutil.rmtree(out / LOGMEL_DIR, ignore_errors=True)
+    (out / PARTS_DIR).mkdir(parents=True, exist_ok=True)
+    spec.save(out)
 
 
 def _unique_refs(refs: Iterator[RecordingRef]) -> list[RecordingRef]:
@@ -145,7 +175,9 @@ def _run_batches(batches: list[list[RecordingRef]], settings: Settings) -> Itera
         for number, batch in enumerate(batches):
             yield number, extract_batch(batch, settings)
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=limit_process_threads
+    ) as pool:
         yield from _bounded(
             lambda batch: pool.submit(extract_batch, batch, settings), _first_done_local, batches, 2 * workers
         )
@@ -165,7 +197,7 @@ def _run_on_dask(batches: list[list[RecordingRef]], settings: Settings) -> Itera
     with client:
         workers = max(len(client.scheduler_info().get("workers", {})), 1)
         yield from _bounded(
-            lambda batch: client.submit(extract_batch, batch, settings, pure=False),
+            lambda batch: client.submit(extract_batch_on_worker, batch, settings, pure=False),
             lambda running: wait_dask(running, return_when="FIRST_COMPLETED").done,
             batches,
             2 * workers,
@@ -222,7 +254,7 @@ def _processed_fingerprints(parts_dir: Path) -> dict[str, str]:
 def _consolidate(out: Path, current_ids: set[str], settings: Settings) -> None:
     """Merge the parts into features.parquet and the log-mel index; the latest part wins per recording."""
     parts = [pd.read_parquet(path) for path in _part_files(out / PARTS_DIR)]
-    columns = [*RECORD_COLUMNS, *feature_names(settings.features.vibration)]
+    columns = [*RECORD_COLUMNS, *FeatureSpec.from_settings(settings).columns]
     if parts:
         table = pd.concat(parts, ignore_index=True).drop_duplicates("recording_id", keep="last")
     else:
@@ -241,6 +273,7 @@ def _consolidate(out: Path, current_ids: set[str], settings: Settings) -> None:
 
 
 def _write_report(run: FeatureRun, inputs: list[Path], settings: Settings) -> None:
+    spec = FeatureSpec.from_settings(settings)
     report = {
         "inputs": [str(p) for p in inputs],
         "finished_at": datetime.now(UTC).isoformat(),
@@ -251,7 +284,7 @@ def _write_report(run: FeatureRun, inputs: list[Path], settings: Settings) -> No
         "skipped": [asdict(item) for item in run.skipped],
         "features": str(run.features_path),
         "logmel": str(run.logmel_dir),
-        "settings": json.loads(settings.model_dump_json(include={"signals", "features"})),
+        "feature_spec": {"hash": spec.hash, **spec.model_dump(mode="json")},
     }
     partial = run.out_dir / f".{REPORT_FILE}.partial"
     partial.write_text(json.dumps(report, indent=2))
@@ -264,3 +297,8 @@ def read_features(out_dir: Path | str) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(path, "no feature table here; run `vibrasense features <input> --out <dir>` first")
     return pd.read_parquet(path)
+
+
+def read_spec(out_dir: Path | str) -> FeatureSpec:
+    """The feature spec the features in a folder were extracted with."""
+    return FeatureSpec.load(out_dir)

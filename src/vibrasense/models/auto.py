@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from vibrasense.errors import ModelError
-from vibrasense.models.base import Detector, get_detector, load_detector
+from vibrasense.models.base import Detector, InputKind, detector_class, get_detector, load_detector, validate_params
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,14 @@ BEST_DIR = "best"
 
 
 class AutoDetector(Detector):
-    """Selects among the tabular detectors (and the autoencoders) and then behaves as the one selected."""
+    """Selects among the tabular detectors (and the autoencoders) and then behaves as the one selected.
+
+    ``autoencoder_params`` go to both autoencoder candidates; the thresholds of every candidate are this
+    detector's own.
+    """
 
     name = "auto"
-    input_kind = "tabular"
+    selects_on_validation = True
 
     def __init__(
         self,
@@ -49,9 +53,23 @@ class AutoDetector(Detector):
         threshold_percentile: float = 95.0,
     ) -> None:
         super().__init__(threshold_method, threshold_percentile)
-        self.candidates = list(candidates)
+        self.candidates = candidates
         self.autoencoder_params = autoencoder_params
         self.seed = seed
+
+    @property
+    def input_kind(self) -> InputKind:  # type: ignore[override]
+        """``tabular`` until fitted, then the input of the detector selected."""
+        best = getattr(self, "best_", None)
+        return "tabular" if best is None else best.input_kind
+
+    @classmethod
+    def params_from_settings(cls, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Its own, plus as ``autoencoder_params`` the settings both autoencoders take (thresholds aside)."""
+        own = super().params_from_settings(settings)
+        taken = [detector_class(name).params_from_settings(settings) for name in AUTOENCODER_CANDIDATES]
+        shared = set.intersection(*(set(params) for params in taken)) - set(Detector._get_param_names())
+        return own | {"autoencoder_params": {k: taken[0][k] for k in sorted(shared)}}
 
     def fit(
         self,
@@ -66,6 +84,11 @@ class AutoDetector(Detector):
         """Select on validation AUC when ``y_val`` holds both classes, else on the normal-only criterion."""
         if len(X) == 0:
             raise ModelError("auto: no normal training recordings given; fit needs at least one")
+        # an unknown candidate or autoencoder parameter is the caller's error, not a candidate that failed
+        for name in self.candidates:
+            detector_class(name)
+        for name in AUTOENCODER_CANDIDATES:
+            validate_params(detector_class(name), self.autoencoder_params or {}, "auto: autoencoder_params")
         labelled = y_val is not None and len(set(np.asarray(y_val).tolist())) == 2
         results: dict[str, dict[str, Any]] = {}
         if labelled:
@@ -105,7 +128,6 @@ class AutoDetector(Detector):
         else:
             final.fit(X)
         self.best_ = final
-        self.input_kind = final.input_kind
         self.selection_report_ = {
             "criterion": criterion,
             "selected": best,
@@ -119,12 +141,8 @@ class AutoDetector(Detector):
         return self
 
     def _candidate(self, name: str) -> Detector:
-        params: dict[str, Any] = {
-            "threshold_method": self.threshold_method,
-            "threshold_percentile": self.threshold_percentile,
-        }
-        if name in AUTOENCODER_CANDIDATES:
-            params |= self.autoencoder_params or {}
+        params = dict(self.autoencoder_params or {}) if name in AUTOENCODER_CANDIDATES else {}
+        params |= {"threshold_method": self.threshold_method, "threshold_percentile": self.threshold_percentile}
         return get_detector(name, **params)
 
     def _try(self, name: str, fit: Any, evaluate: Any) -> dict[str, Any]:
@@ -167,7 +185,6 @@ class AutoDetector(Detector):
 
     def _load_state(self, directory: Path) -> None:
         self.best_ = load_detector(directory / BEST_DIR)
-        self.input_kind = self.best_.input_kind
         self.selection_report_ = json.loads((directory / REPORT_FILE).read_text())
 
 

@@ -32,7 +32,11 @@ SCORE_BATCH = 256
 
 
 class AutoencoderDetector(Detector):
-    """Base of the log-mel autoencoders; subclasses define the window, the torch module and its input shape."""
+    """Base of the log-mel autoencoders; subclasses define the window, the torch module and its input shape.
+
+    A subclass's constructor lists every hyper-parameter (its own and these), as scikit-learn's
+    ``get_params`` reads them from that signature.
+    """
 
     input_kind = "logmel"
 
@@ -94,7 +98,7 @@ class AutoencoderDetector(Detector):
         import lightning
 
         from vibrasense.models.lightning_autoencoder import LossHistory
-        from vibrasense.training.datamodule import LogMelDataModule
+        from vibrasense.models.lightning_data import LogMelDataModule
 
         if not log.isEnabledFor(logging.DEBUG):
             # Lightning sets its own loggers to INFO when imported; its device banners and tips are noise here

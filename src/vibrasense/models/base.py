@@ -1,20 +1,32 @@
 """The one interface of every detector, and how detectors are found by name.
 
-Conventions of scikit-learn and PyOD: the constructor only stores hyper-parameters; ``fit(X)`` learns from
-normal recordings only; fitted state ends in ``_``; ``score(X)`` returns one anomaly score per recording
-(higher = more anomalous); ``threshold_`` is learned from the scores of the training recordings;
-``predict(X)`` is ``score(X) > threshold_`` as 0/1. ``save(dir)`` writes plain files (JSON plus a torch
-state dict or a joblib pickle) that :func:`load_detector` reads without Lightning.
+Conventions of scikit-learn and PyOD: a detector is a :class:`sklearn.base.BaseEstimator` whose
+constructor only stores hyper-parameters (so ``get_params``, ``set_params`` and ``sklearn.base.clone``
+work); ``fit(X)`` learns from normal recordings only and never changes a hyper-parameter; fitted state
+ends in ``_``; ``score(X)`` returns one anomaly score per recording (higher = more anomalous);
+``threshold_`` is learned from the scores of the training recordings; ``predict(X)`` is
+``score(X) > threshold_`` as 0/1. ``save(dir)`` writes plain files (JSON plus a torch state dict or a
+joblib pickle) that :func:`load_detector` reads without Lightning.
+
+Detectors are discovered: every module of this package is imported (except the training-only
+``lightning_*`` ones) and every subclass of :class:`Detector` that sets ``name`` is known by that name.
 """
 
 from __future__ import annotations
 
-import inspect
+import functools
+import importlib
 import json
+import pkgutil
+import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
+import yaml
+from pydantic import TypeAdapter, ValidationError
+from sklearn.base import BaseEstimator
 
 from vibrasense.errors import ModelError
 from vibrasense.models.threshold import THRESHOLD_METHODS, fit_threshold
@@ -22,23 +34,34 @@ from vibrasense.models.threshold import THRESHOLD_METHODS, fit_threshold
 InputKind = Literal["logmel", "tabular"]
 DETECTOR_FILE = "detector.json"
 FORMAT_VERSION = 1
+TRAINING_ONLY_PREFIX = "lightning"  # modules that import Lightning: training loads them, discovery does not
 
 
-class Detector:
-    """Base of every detector; a subclass that sets ``name`` is registered under it."""
+class Detector(BaseEstimator):
+    """Base of every detector; a subclass that sets ``name`` is found under it."""
 
     name: ClassVar[str] = ""
     input_kind: ClassVar[InputKind] = "tabular"
-    _registry: ClassVar[dict[str, type[Detector]]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("name"):
-            Detector._registry[cls.name] = cls
+    # True for a detector that selects among others: its fit also takes labelled validation recordings
+    # (X_val, y_val) and log-mel spectrograms (logmel, logmel_val)
+    selects_on_validation: ClassVar[bool] = False
 
     def __init__(self, threshold_method: str = "percentile", threshold_percentile: float = 95.0) -> None:
         self.threshold_method = threshold_method
         self.threshold_percentile = threshold_percentile
+
+    @classmethod
+    def params_from_settings(cls, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Constructor arguments taken from settings shared by every detector (``training.*``).
+
+        Each setting this constructor accepts by name is taken, ``seed`` also as ``random_state``; a
+        setting left ``None`` keeps the constructor's default.
+        """
+        given = {k: v for k, v in settings.items() if v is not None}
+        if "seed" in given:
+            given.setdefault("random_state", given["seed"])
+        accepted = cls._get_param_names()
+        return {k: v for k, v in given.items() if k in accepted}
 
     # -- the interface -------------------------------------------------------------------------------
 
@@ -66,14 +89,17 @@ class Detector:
         """1 for each recording scored above ``threshold_``, else 0."""
         return (self.score(X) > self.threshold_).astype(np.int64)
 
-    def get_params(self) -> dict[str, Any]:
-        """The hyper-parameters given to the constructor (scikit-learn convention)."""
-        return {name: getattr(self, name) for name in _param_names(type(self))}
+    def set_params(self, **params: Any) -> Self:
+        """Change hyper-parameters, checked as :func:`get_detector` checks them; fitted state is kept."""
+        return super().set_params(**validate_params(type(self), params))
 
     @property
     def is_fitted(self) -> bool:
         """Whether ``fit`` has run."""
         return getattr(self, "fitted_", False)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.is_fitted
 
     # -- persistence ---------------------------------------------------------------------------------
 
@@ -86,7 +112,7 @@ class Detector:
         meta = {
             "format_version": FORMAT_VERSION,
             "detector": self.name,
-            "params": self.get_params(),
+            "params": self.get_params(deep=False),
             "threshold_": float(self.threshold_),
             "training_scores_": [float(s) for s in self.training_scores_],
         }
@@ -95,7 +121,7 @@ class Detector:
 
     @classmethod
     def load(cls, directory: Path | str) -> Detector:
-        """Read a detector written by :meth:`save` (any registered kind)."""
+        """Read a detector written by :meth:`save` (of any kind)."""
         return load_detector(directory)
 
     # -- what subclasses implement -------------------------------------------------------------------
@@ -116,53 +142,82 @@ class Detector:
         if not self.is_fitted:
             raise ModelError(f"detector {self.name!r} is not fitted; call fit(X) on normal recordings first")
 
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({params})"
-
 
 def _length(X: Any) -> int:
     return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
 def list_detectors() -> list[str]:
-    """Names of every registered detector, sorted."""
-    _import_builtin()
-    return sorted(Detector._registry)
+    """Names of every detector found, sorted."""
+    return sorted(_detector_classes())
 
 
 def detector_class(name: str) -> type[Detector]:
-    """The detector class registered as ``name``; unknown names raise :class:`ModelError` listing them."""
-    _import_builtin()
+    """The detector class found as ``name``; unknown names raise :class:`ModelError` listing them."""
+    classes = _detector_classes()
     try:
-        return Detector._registry[name]
+        return classes[name]
     except KeyError:
         raise ModelError(
-            f"unknown model {name!r}; known models are {sorted(Detector._registry)} "
-            "(set training.model or pass --model)"
+            f"unknown model {name!r}; known models are {sorted(classes)} (set training.model.name or pass --model)"
         ) from None
 
 
-def get_detector(name: str, **hyper_parameters: Any) -> Detector:
-    """A new, unfitted detector by name, e.g. ``get_detector("cnn-ae", z_dim=8)``."""
+def get_detector(name: str, /, **hyper_parameters: Any) -> Detector:
+    """A new, unfitted detector by name, e.g. ``get_detector("cnn-ae", z_dim=8)``; parameters are checked."""
     cls = detector_class(name)
-    accepted = _param_names(cls)
-    unknown = sorted(set(hyper_parameters) - set(accepted))
+    return cls(**validate_params(cls, hyper_parameters))
+
+
+def validate_params(cls: type[Detector], params: Mapping[str, Any], field: str = "") -> dict[str, Any]:
+    """``params`` checked against the constructor of ``cls``: names, then types (lax: ``"10"`` is an int).
+
+    Returns the values converted to the constructor's types. ``field`` (e.g. ``training.model.params``)
+    prefixes the message of the :class:`ModelError` raised for an unknown name or a wrong type.
+    """
+    where = f"{field}: " if field else ""
+    accepted = cls._get_param_names()
+    unknown = sorted(set(params) - set(accepted))
     if unknown:
-        raise ModelError(f"model {name!r} has no hyper-parameter {unknown}; it accepts {accepted}")
-    return cls(**hyper_parameters)
+        raise ModelError(
+            f"{where}model {cls.name!r} has no hyper-parameter {', '.join(map(repr, unknown))}; "
+            f"it accepts {', '.join(accepted)}"
+        )
+    types = _param_types(cls)
+    checked: dict[str, Any] = {}
+    for key, value in params.items():
+        annotation, adapter = types[key]
+        try:
+            checked[key] = adapter.validate_python(value)
+        except ValidationError as error:
+            reason = "; ".join(e["msg"] for e in error.errors())
+            raise ModelError(
+                f"{where}hyper-parameter {key}={value!r} of model {cls.name!r} is invalid: {reason} "
+                f"(the constructor takes {key}: {_type_name(annotation)})"
+            ) from None
+    return checked
 
 
-def _param_names(cls: type[Detector]) -> list[str]:
-    """Constructor parameters of a detector class and of the classes it extends."""
-    names = [
-        p.name
-        for klass in cls.__mro__
-        if "__init__" in klass.__dict__ and klass is not object
-        for p in inspect.signature(klass.__init__).parameters.values()
-        if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-    ]
-    return list(dict.fromkeys(names))
+def parse_param(cls: type[Detector], assignment: str) -> tuple[str, Any]:
+    """``"key=value"`` (a command-line flag) as the constructor's name and a value of its type.
+
+    The value is read as YAML (``10``, ``0.5``, ``[a, b]``, ``null``) when that fits the type, else kept as
+    text, so ``gamma=scale`` and ``gamma=0.1`` both work.
+    """
+    key, equals, text = assignment.partition("=")
+    key = key.strip().replace("-", "_")
+    if not equals or not key:
+        raise ModelError(f"--param {assignment!r}: expected KEY=VALUE, e.g. --param n_neighbors=10")
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError:
+        parsed = text
+    try:
+        return key, validate_params(cls, {key: parsed}, "--param")[key]
+    except ModelError:
+        if parsed == text:
+            raise
+        return key, validate_params(cls, {key: text}, "--param")[key]
 
 
 def load_detector(directory: Path | str) -> Detector:
@@ -180,14 +235,47 @@ def load_detector(directory: Path | str) -> Detector:
     return detector
 
 
-def _import_builtin() -> None:
-    """Import the built-in detector modules so that they register."""
-    from vibrasense.models import (  # noqa: F401
-        auto,
-        cnn_ae,
-        dense_ae,
-        isolation_forest,
-        lof,
-        mahalanobis,
-        one_class_svm,
-    )
+@functools.cache
+def _param_types(cls: type[Detector]) -> dict[str, tuple[Any, TypeAdapter]]:
+    """Each constructor parameter's annotation (``Any`` when unannotated) and its pydantic adapter."""
+    hints = typing.get_type_hints(cls.__init__)
+    return {name: (hints.get(name, Any), TypeAdapter(hints.get(name, Any))) for name in cls._get_param_names()}
+
+
+def _type_name(annotation: Any) -> str:
+    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    return text.replace("typing.", "").replace("collections.abc.", "")
+
+
+def _detector_classes() -> dict[str, type[Detector]]:
+    """Every subclass of :class:`Detector` that sets ``name``, by name, once the package's modules are imported."""
+    _import_detector_modules()
+    found: dict[str, type[Detector]] = {}
+    pending = list(Detector.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        name = cls.__dict__.get("name")
+        if not name:
+            continue
+        known = found.setdefault(name, cls)
+        if _qualified(known) != _qualified(cls):
+            raise ModelError(f"two detectors are named {name!r}: {_qualified(known)} and {_qualified(cls)}")
+    return found
+
+
+@functools.cache
+def _import_detector_modules() -> None:
+    """Import every module of ``vibrasense.models`` so that each detector class exists.
+
+    Modules named ``lightning_*`` hold the Lightning side of training; they are imported by ``fit`` when
+    it needs them, so that finding (and loading, and scoring with) a detector never imports Lightning.
+    """
+    package = importlib.import_module("vibrasense.models")
+    for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        if not module.name.rpartition(".")[2].startswith(TRAINING_ONLY_PREFIX):
+            importlib.import_module(module.name)
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"

@@ -25,7 +25,7 @@ class IsolationForestDetector(TabularDetector):
         self.max_samples = max_samples
         self.random_state = random_state
 
-    def _make_estimator(self) -> IsolationForest:
+    def _make_estimator(self, n_samples: int) -> IsolationForest:
         return IsolationForest(
             n_estimators=self.n_estimators,
             max_samples=self.max_samples,

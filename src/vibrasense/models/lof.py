@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sklearn.neighbors import LocalOutlierFactor
 
 from vibrasense.models.tabular import TabularDetector
@@ -20,13 +18,5 @@ class LOFDetector(TabularDetector):
         super().__init__(threshold_method, threshold_percentile)
         self.n_neighbors = n_neighbors
 
-    def _make_estimator(self) -> Any:
-        return _AdaptiveLOF(n_neighbors=self.n_neighbors, novelty=True)
-
-
-class _AdaptiveLOF(LocalOutlierFactor):
-    """LOF whose neighbourhood shrinks to n_samples - 1 when fewer recordings than neighbours are given."""
-
-    def fit(self, X: Any, y: Any = None) -> _AdaptiveLOF:
-        self.n_neighbors = max(1, min(self.n_neighbors, len(X) - 1))
-        return super().fit(X, y)
+    def _make_estimator(self, n_samples: int) -> LocalOutlierFactor:
+        return LocalOutlierFactor(n_neighbors=max(1, min(self.n_neighbors, n_samples - 1)), novelty=True)

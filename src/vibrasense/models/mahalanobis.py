@@ -33,7 +33,7 @@ class MahalanobisDetector(TabularDetector):
         self.covariance = covariance
         self.random_state = random_state
 
-    def _make_estimator(self) -> Any:
+    def _make_estimator(self, n_samples: int) -> Any:
         if self.covariance == "ledoit-wolf":
             return LedoitWolf()
         if self.covariance == "min-cov-det":

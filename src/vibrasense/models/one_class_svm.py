@@ -24,7 +24,7 @@ class OneClassSVMDetector(TabularDetector):
         self.nu = nu
         self.gamma = gamma
 
-    def _make_estimator(self) -> OneClassSVM:
+    def _make_estimator(self, n_samples: int) -> OneClassSVM:
         return OneClassSVM(kernel="rbf", nu=self.nu, gamma=self.gamma)
 
     def _raw_scores(self, estimator: OneClassSVM, Xt: np.ndarray) -> np.ndarray:

@@ -38,7 +38,8 @@ class TabularDetector(Detector):
 
     input_kind = "tabular"
 
-    def _make_estimator(self) -> Any:
+    def _make_estimator(self, n_samples: int) -> Any:
+        """A new scikit-learn estimator for ``n_samples`` training rows."""
         raise NotImplementedError
 
     def _raw_scores(self, estimator: Any, Xt: np.ndarray) -> np.ndarray:
@@ -66,15 +67,15 @@ class TabularDetector(Detector):
                 "check the features stage output (vibrasense features) or choose columns that vary"
             )
         self.kept_columns_ = [c for i, c in enumerate(columns) if keep[i]]
-        self._keep_index = np.flatnonzero(keep)
+        self.keep_index_ = np.flatnonzero(keep)
         self.pipeline_ = Pipeline(
             [
                 ("impute", SimpleImputer(strategy="median")),
                 ("scale", StandardScaler()),
-                ("detector", self._make_estimator()),
+                ("detector", self._make_estimator(len(values))),
             ]
         )
-        self.pipeline_.fit(finite[:, self._keep_index])
+        self.pipeline_.fit(finite[:, self.keep_index_])
 
     def _score(self, X: Any) -> np.ndarray:
         Xt = self.transform(X)
@@ -95,7 +96,7 @@ class TabularDetector(Detector):
         else:
             values = np.atleast_2d(np.asarray(X, dtype=np.float64))
             if values.shape[1] == len(self.columns_):
-                values = values[:, self._keep_index]
+                values = values[:, self.keep_index_]
             elif values.shape[1] != len(self.kept_columns_):
                 raise ModelError(
                     f"{self.name}: input has {values.shape[1]} columns; expected {len(self.columns_)} "
@@ -131,4 +132,4 @@ class TabularDetector(Detector):
         self.columns_ = state["columns"]
         self.kept_columns_ = state["kept_columns"]
         self.dropped_columns_ = state["dropped_columns"]
-        self._keep_index = np.array([self.columns_.index(c) for c in self.kept_columns_], dtype=np.int64)
+        self.keep_index_ = np.array([self.columns_.index(c) for c in self.kept_columns_], dtype=np.int64)

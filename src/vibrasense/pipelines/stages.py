@@ -31,7 +31,7 @@ def feature_store(settings: Settings, run: FeatureRun, console: Console) -> None
     result = materialize(settings)
     console.print(
         f"repository {root}: {len(names)} definitions applied; {result.rows} rows of {result.machines} machines "
-        f"materialised to the {settings.store.online_store} online store in {result.seconds:.1f} s",
+        f"materialised to the {settings.store.online_store.type} online store in {result.seconds:.1f} s",
         highlight=False,
     )
     machine = str(pd.read_parquet(run.features_path, columns=["machine_id"])["machine_id"].iloc[0])
@@ -46,10 +46,10 @@ def feature_store(settings: Settings, run: FeatureRun, console: Console) -> None
 
 def train_models(settings: Settings, features_dir: Path, console: Console) -> None:
     """Train the configured model (champion) and a challenger, then promote the challenger only if better."""
-    from vibrasense.training import promote_if_better, train_and_register
+    from vibrasense.training import promote, train_and_register
 
     table = Table("model", "version", "alias", "auc", "pauc", "f1", "precision", "recall", "accuracy", "run")
-    for model in dict.fromkeys((settings.training.model, CHALLENGER_MODEL)):
+    for model in dict.fromkeys((settings.training.model.name, CHALLENGER_MODEL)):
         with console.status(f"training {model}"):
             result = train_and_register(settings, features_dir, model)
         metrics = result.metrics
@@ -62,7 +62,7 @@ def train_models(settings: Settings, features_dir: Path, console: Console) -> No
             result.run_id[:12],
         )
     console.print(table)
-    promotion = promote_if_better(settings, features_dir)
+    promotion = promote(settings, features_dir)
     console.print(("promoted: " if promotion.promoted else "not promoted: ") + promotion.reason, highlight=False)
 
 
@@ -81,7 +81,7 @@ def serve_and_score(settings: Settings, audio_root: Path, console: Console) -> N
             for clip in clips:
                 machine = f"{clip.parents[1].name}_id_{clip.stem.split('_')[2]}"
                 response = client.post(
-                    "/v1/score",
+                    "/v1/score/file",
                     files={"file": (clip.name, clip.read_bytes(), "audio/wav")},
                     data={"machine_id": machine},
                 )

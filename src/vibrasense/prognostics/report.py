@@ -108,7 +108,7 @@ def log_to_mlflow(settings: Settings, source: str, results: list[MachinePrognosi
     import mlflow
 
     from vibrasense.errors import StoreError
-    from vibrasense.training.tracking import experiment_id, tracking_client
+    from vibrasense.registry import experiment_id, tracking_client
 
     try:
         client = tracking_client(settings)

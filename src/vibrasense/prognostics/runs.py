@@ -17,8 +17,9 @@ from tqdm import tqdm
 
 from vibrasense.config import Settings
 from vibrasense.errors import InputError
-from vibrasense.features.vibration import vibration_features
-from vibrasense.signals.bearings import resolve_bearing
+from vibrasense.features.featurize import featurize
+from vibrasense.features.spec import FeatureSpec
+from vibrasense.signals.bearings import layout_context
 from vibrasense.signals.layouts import discover
 from vibrasense.signals.readers import read_signal
 
@@ -76,15 +77,23 @@ def _from_ims_per_file(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def _featurise_recordings(path: Path, settings: Settings) -> pd.DataFrame:
+    """Vibration features of each snapshot, through the one featurizer with the configured spec."""
+    spec = FeatureSpec.from_settings(settings)
     rows = []
     refs = discover(path)
     for ref in tqdm(refs, desc="snapshots", unit="snap", disable=None):
         signal = read_signal(ref)
-        bearing, shaft_hz = resolve_bearing(settings.features.vibration, ref)
-        features = vibration_features(
-            signal.samples, signal.sample_rate, settings.features.vibration, bearing, shaft_hz
+        context = layout_context(ref)
+        features = featurize(
+            signal.samples,
+            signal.sample_rate,
+            spec,
+            context,
+            columns=spec.vibration_columns,
+            logmel=False,
+            strict=False,
         )
-        rows.append({"machine_id": ref.machine_id, "event_timestamp": ref.event_timestamp, **features})
+        rows.append({"machine_id": ref.machine_id, "event_timestamp": ref.event_timestamp, **features.values})
     return pd.DataFrame(rows)
 
 

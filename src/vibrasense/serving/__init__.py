@@ -1,1 +1,2 @@
-"""The real-time scoring service: FastAPI app, request decoding, the score store and the dashboard."""
+"""The real-time scoring service: the scoring service itself (no HTTP), its FastAPI app, the score store,
+its Prometheus metrics and the dashboard."""

@@ -46,9 +46,7 @@ FileVersion = tuple[int, int]  # (mtime_ns, size)
 
 
 class PrognosisUnreadable(StoreError):
-    """A machine's prognosis table exists but cannot be used (503)."""
-
-    http_status = 503
+    """A machine's prognosis table exists but cannot be used (503, as every store error)."""
 
 
 class PrognosisReader:

@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vibrasense.monitoring.metrics import ServingMetrics
+from vibrasense.serving.metrics import ServingMetrics
 
 UNMATCHED = "<unmatched>"
 

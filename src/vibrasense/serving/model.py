@@ -1,50 +1,45 @@
-"""The model the service scores with: a small protocol, how it is loaded, and an atomically swapped slot.
+"""The model the service scores with: loaded from the registry, warmed, and swapped atomically.
 
-The service depends only on :class:`Scorer`, not on training internals; ``vibrasense.training.load_scorer``
-returns an object that satisfies it.
+The service needs only the :class:`~vibrasense.inference.Scorer` protocol; the registry's ``load_scorer``
+returns a :class:`~vibrasense.inference.ModelScorer`, and tests may pass any object that satisfies it.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from vibrasense.config import Settings
-from vibrasense.errors import ModelError
+from vibrasense.errors import InputError, ModelError
+from vibrasense.inference import Scorer, Verdict, limit_process_threads
+from vibrasense.signals.records import SignalContext
 
 log = logging.getLogger(__name__)
 
 WARMUP_SECONDS = 10.0
 """A typical clip length (DCASE, MIMII): long enough for any model, and it sizes buffers as traffic will."""
-
-
-@runtime_checkable
-class Scorer(Protocol):
-    """Scores one recording: higher is more anomalous; above ``threshold`` it is an anomaly."""
-
-    name: str
-    version: str
-
-    def score(self, samples: np.ndarray, sample_rate: float) -> tuple[float, float, bool]:
-        """``(score, threshold, is_anomaly)`` of float32 mono samples at ``sample_rate`` Hz."""
-        ...
-
+WARMUP_CONTEXT = SignalContext(bearing="cwru-6205-de", shaft_hz=29.95)
+"""For a model that needs a bearing and a shaft speed in every request: any will do to warm it."""
 
 ScorerLoader = Callable[[Settings, "str | int | None"], Scorer]
 """Loads the scorer for an alias or version (``None``: the one the settings name)."""
 
 
+class ModelUnavailable(ModelError):
+    """No model is loaded yet: the service cannot score."""
+
+
 def load_registered_scorer(settings: Settings, alias_or_version: str | int | None = None) -> Scorer:
     """The model carrying ``alias_or_version`` (default: serving.model_version, else serving.model_alias)."""
     try:
-        from vibrasense.training import load_scorer
+        from vibrasense.registry import load_scorer  # MLflow: imported only where a model is loaded from it
     except ImportError as error:
         raise ModelError(
-            f"cannot load a model from the registry: vibrasense.training is unavailable ({error})"
+            f"cannot load a model from the registry: vibrasense.registry is unavailable ({error})"
         ) from None
     target = alias_or_version
     if target is None:
@@ -52,12 +47,22 @@ def load_registered_scorer(settings: Settings, alias_or_version: str | int | Non
     return load_scorer(settings, target)
 
 
-def warm_up(scorer: Scorer, sample_rate: float) -> tuple[float, float, bool]:
-    """Score a clip of low noise so that lazy imports, caches and allocations happen before traffic."""
+def warm_up(scorer: Scorer, sample_rate: float) -> Verdict:
+    """Score a clip of low noise so that lazy imports, caches and allocations happen before traffic.
+
+    The clip is at ``sample_rate`` or, for a model folder that refuses slower recordings, at its lowest rate.
+    """
+    inputs = getattr(scorer, "inputs", None)
+    sample_rate = max(sample_rate, getattr(inputs, "min_sample_rate", None) or 0.0)
     rng = np.random.default_rng(0)
     samples = (0.01 * rng.standard_normal(int(sample_rate * WARMUP_SECONDS))).astype(np.float32)
     try:
-        return scorer.score(samples, sample_rate)
+        try:
+            return scorer.score(samples, sample_rate)
+        except InputError as error:
+            if error.source not in ("bearing", "shaft_hz"):
+                raise
+            return scorer.score(samples, sample_rate, WARMUP_CONTEXT)
     except Exception as error:
         raise ModelError(f"model {describe(scorer)} fails on a warm-up recording: {error}") from error
 
@@ -71,7 +76,8 @@ class ModelSlot:
     """Holds the scorer in use; a reload builds and warms the new one fully, then swaps the reference.
 
     Requests read :attr:`scorer` once and keep that reference, so a swap never fails or changes a
-    request in flight; reloads are serialised by a lock.
+    request in flight; reloads are serialised by a lock. A load that brings torch into the process limits
+    its thread pool before the new model serves (the process limited the others at start-up).
     """
 
     def __init__(self, scorer: Scorer | None = None) -> None:
@@ -84,10 +90,12 @@ class ModelSlot:
         return self._scorer
 
     def require(self) -> Scorer:
-        """The scorer in use; raises :class:`ModelError` when none is loaded."""
+        """The scorer in use; raises :class:`ModelUnavailable` when none is loaded."""
         scorer = self._scorer
         if scorer is None:
-            raise ModelError("no model is loaded; register a champion (vibrasense train) and POST /v1/models/reload")
+            raise ModelUnavailable(
+                "no model is loaded; register a champion (vibrasense train) and POST /v1/models/reload"
+            )
         return scorer
 
     def swap(self, scorer: Scorer) -> Scorer | None:
@@ -98,9 +106,12 @@ class ModelSlot:
     def reload(self, load: Callable[[], Scorer], warm_rate: float) -> tuple[Scorer, Scorer | None]:
         """Load and warm a new scorer, then swap it in; the old one keeps serving until then."""
         with self._reload_lock:
+            had_torch = "torch" in sys.modules
             scorer = load()
             if not isinstance(scorer, Scorer):
-                raise ModelError(f"loaded object {type(scorer).__name__} has no score(samples, sample_rate)")
+                raise ModelError(f"loaded object {type(scorer).__name__} has no score(samples, sample_rate, context)")
+            if not had_torch and "torch" in sys.modules:
+                limit_process_threads()  # the model brought torch: its pool is limited before it serves
             warm_up(scorer, warm_rate)
             previous = self.swap(scorer)
             log.info("now serving %s (was %s)", describe(scorer), describe(previous) if previous else "none")

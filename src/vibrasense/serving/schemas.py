@@ -1,16 +1,147 @@
-"""The JSON the API reads and writes; these models are also what the OpenAPI document shows."""
+"""What the API reads and writes, and every rule on a request field, stated once.
+
+Each field rule is one ``Annotated`` type (:data:`MachineId`, :data:`BearingPreset`, :data:`ShaftHz`,
+:data:`Channel`, :data:`SampleRate`) that the JSON models, the form fields of the uploads and the path
+parameters all use, so a value is refused the same way wherever it is sent, and FastAPI generates the
+OpenAPI from these types. Patterns match the whole value: ``"abc\\n"`` is not a machine id.
+
+The sample-rate range is configuration (``serving.min_sample_rate`` .. ``serving.max_sample_rate``): it
+comes with the validation context (``{"serving": ServingSettings}``) and, in the OpenAPI, with the JSON
+schema generator :func:`serving_json_schema`; without either the defaults apply.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+)
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
-from vibrasense.serving.requests import MACHINE_ID_PATTERN
+from vibrasense.config import ServingSettings
+from vibrasense.signals.bearings import PRESETS
 
+MACHINE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+UNASSIGNED_MACHINE = "unassigned"
+"""The machine id of a recording sent without one."""
 MAX_BATCH = 64
 """Recordings in one batch request, at most."""
+MAX_CHANNELS = 64
+"""Channels of a multi-channel recording, at most."""
+VALIDATION_CONTEXT_KEY = "serving"
+_SERVING_RATES = "vibrasense_serving_sample_rates"
+_DEFAULT_SERVING = ServingSettings()
+
+
+# -- field rules ------------------------------------------------------------------------------------
+
+MACHINE_ID_RULE = "1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
+
+
+def _machine_id(value: Any, handler: ValidatorFunctionWrapHandler) -> str:
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError("machine_id", f"not a machine id: use {MACHINE_ID_RULE}") from None
+
+
+MachineId = Annotated[
+    str,
+    StringConstraints(pattern=MACHINE_ID_PATTERN),
+    WrapValidator(_machine_id),
+    Field(description=f"Machine recorded: {MACHINE_ID_RULE}.", examples=["fan-03"]),
+]
+BearingPreset = Annotated[
+    Literal[tuple(PRESETS)],  # type: ignore[valid-type]
+    Field(
+        description="Bearing preset: the bearing features of the model use it, and the verdict carries a defect "
+        "diagnosis."
+    ),
+]
+ShaftHz = Annotated[
+    float,
+    Field(
+        gt=0,
+        le=1000,
+        allow_inf_nan=False,
+        description="Shaft speed in Hz, for the bearing features and the diagnosis (default: the preset's usual).",
+    ),
+]
+Channel = Annotated[
+    int,
+    Field(
+        ge=0,
+        lt=MAX_CHANNELS,
+        description="Channel of a multi-channel recording to score (default: the one the model was trained on); "
+        "a mono recording is its own channel.",
+    ),
+]
+
+
+def sample_rate_problem(sample_rate: float, serving: ServingSettings) -> str | None:
+    """Why ``sample_rate`` is refused under ``serving``'s range, or ``None`` when it is accepted."""
+    low, high = serving.min_sample_rate, serving.max_sample_rate
+    if low <= sample_rate <= high:
+        return None
+    return f"sample rate {sample_rate:g} Hz is outside serving.min_sample_rate..max_sample_rate ({low}..{high} Hz)"
+
+
+@dataclass(frozen=True)
+class WithinServingRates:
+    """Metadata of :data:`SampleRate`: the rate must lie in the serving settings' range (see the module)."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        schema = handler(source)
+        schema.setdefault("metadata", {})[_SERVING_RATES] = True
+        return core_schema.with_info_after_validator_function(_within_serving_rates, schema)
+
+
+def _within_serving_rates(sample_rate: float, info: ValidationInfo) -> float:
+    serving = (info.context or {}).get(VALIDATION_CONTEXT_KEY) or _DEFAULT_SERVING
+    problem = sample_rate_problem(sample_rate, serving)
+    if problem is not None:
+        raise PydanticCustomError("sample_rate_range", problem)
+    return sample_rate
+
+
+SampleRate = Annotated[
+    float,
+    Field(gt=0, allow_inf_nan=False, description="Samples per second (Hz).", examples=[16000]),
+    WithinServingRates(),
+]
+
+
+class ServingJsonSchema(GenerateJsonSchema):
+    """JSON schemas whose :data:`SampleRate` fields state the range of :attr:`serving`."""
+
+    serving: ClassVar[ServingSettings] = _DEFAULT_SERVING
+
+    def float_schema(self, schema: core_schema.FloatSchema) -> JsonSchemaValue:
+        json_schema = super().float_schema(schema)
+        if schema.get("metadata", {}).get(_SERVING_RATES):
+            json_schema |= {"minimum": self.serving.min_sample_rate, "maximum": self.serving.max_sample_rate}
+        return json_schema
+
+
+def serving_json_schema(serving: ServingSettings) -> type[GenerateJsonSchema]:
+    """The JSON schema generator for an app with these serving settings."""
+    return type("ServingJsonSchema", (ServingJsonSchema,), {"serving": serving})
+
+
+# -- request bodies ---------------------------------------------------------------------------------
 
 
 class _Strict(BaseModel):
@@ -18,24 +149,40 @@ class _Strict(BaseModel):
 
 
 class ScoreRequest(_Strict):
-    """One recording as JSON: ``samples`` (floats) or ``pcm_base64`` (little-endian PCM of ``dtype``)."""
+    """One recording as JSON: ``samples`` (mono, any scale) or ``pcm_base64`` (little-endian PCM of ``dtype``)."""
 
-    sample_rate: float = Field(..., description="Samples per second (Hz).", examples=[16000])
-    samples: list[float] | None = Field(None, description="Mono samples, any scale.")
+    sample_rate: SampleRate
     pcm_base64: str | None = Field(None, description="Base64 of interleaved little-endian PCM frames.")
     dtype: Literal["int16", "int32", "float32", "float64"] = Field("int16", description="PCM sample type.")
-    channels: int = Field(1, ge=1, le=64, description="Interleaved channels in pcm_base64 (first is scored).")
-    machine_id: str | None = Field(None, pattern=MACHINE_ID_PATTERN, description="Machine recorded.")
-    bearing: str | None = Field(
-        None, max_length=64, description="Bearing preset (e.g. cwru-6205-de): adds a defect diagnosis."
-    )
-    shaft_hz: float | None = Field(None, gt=0, le=1000, description="Shaft speed for the diagnosis (Hz).")
+    channels: int = Field(1, ge=1, le=MAX_CHANNELS, description="Interleaved channels in pcm_base64.")
+    channel: Channel | None = None
+    samples: list[float] | None = Field(None, validate_default=True, description="Mono samples, any scale.")
+    machine_id: MachineId | None = None
+    bearing: BearingPreset | None = None
+    shaft_hz: ShaftHz | None = None
+
+    @field_validator("samples")
+    @classmethod
+    def _one_source(cls, samples: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        if "pcm_base64" in info.data and (samples is None) == (info.data["pcm_base64"] is None):
+            raise PydanticCustomError("one_source", "give exactly one of 'samples' (numbers) or 'pcm_base64'")
+        return samples
 
 
 class BatchRequest(_Strict):
-    """Several recordings as JSON."""
+    """Several recordings as JSON; a refused one is reported and the others are scored."""
 
     recordings: list[ScoreRequest] = Field(..., min_length=1, max_length=MAX_BATCH)
+
+
+class ReloadRequest(_Strict):
+    """Which model to load: an alias or a version (default: what the settings name)."""
+
+    alias: str | None = Field(None, min_length=1, max_length=64)
+    version: int | None = Field(None, ge=1)
+
+
+# -- responses --------------------------------------------------------------------------------------
 
 
 class ModelInfo(BaseModel):
@@ -53,7 +200,7 @@ class ScoreResponse(BaseModel):
     threshold: float = Field(..., description="Scores above this are anomalies (learned from normal data).")
     is_anomaly: bool
     model: ModelInfo
-    processing_ms: float = Field(..., description="Server time from request to verdict, milliseconds.")
+    processing_ms: float = Field(..., description="Time to decode, check and score the recording, milliseconds.")
     sample_rate: float
     duration_s: float
     scored_at: datetime
@@ -182,13 +329,6 @@ class MachineHealth(BaseModel):
     series: HealthSeries
     source: str = Field(..., description="The prognosis table read (in <workdir>/prognostics).")
     updated_at: datetime = Field(..., description="When that table was written.")
-
-
-class ReloadRequest(_Strict):
-    """Which model to load: an alias or a version (default: what the settings name)."""
-
-    alias: str | None = Field(None, min_length=1, max_length=64)
-    version: int | None = Field(None, ge=1)
 
 
 class ReloadResponse(BaseModel):

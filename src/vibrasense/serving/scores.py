@@ -74,6 +74,11 @@ class ScoreRow:
     model_version: str
     processing_ms: float
 
+    @property
+    def status(self) -> str:
+        """``alarm`` when the verdict is an anomaly, else ``ok``."""
+        return "alarm" if self.is_anomaly else "ok"
+
 
 @dataclass(frozen=True)
 class MachineStats:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from vibrasense.config import VibrationSettings
 from vibrasense.errors import ConfigError
-from vibrasense.signals.records import RecordingRef
+from vibrasense.signals.records import RecordingRef, SignalContext
 
 
 @dataclass(frozen=True)
@@ -69,21 +68,10 @@ def get_bearing(name: str) -> BearingGeometry:
         ) from None
 
 
-def resolve_bearing(settings: VibrationSettings, ref: RecordingRef) -> tuple[BearingGeometry | None, float | None]:
-    """The bearing and shaft speed (Hz) for a recording: configuration first, then what its layout says.
-
-    Returns (None, None) when neither says which bearing it is (audio clips, plain files): the envelope
-    features are then NaN rather than guessed.
-    """
-    name = settings.bearing if settings.bearing != "auto" else ref.attributes.get("bearing_preset")
-    if not name:
-        return None, settings.shaft_hz
-    bearing = get_bearing(str(name))
-    if settings.shaft_hz:
-        return bearing, settings.shaft_hz
+def layout_context(ref: RecordingRef) -> SignalContext:
+    """What a recording's dataset layout says about its bearing and shaft speed (nothing for audio clips)."""
+    name = ref.attributes.get("bearing_preset")
     rpm = ref.attributes.get("shaft_rpm")
-    if rpm is None and bearing.name == "femto":
-        condition = ref.machine_id.removeprefix("Bearing")[:1]
-        rpm = FEMTO_CONDITION_RPM.get(condition)
-    rpm = rpm or bearing.shaft_rpm
-    return bearing, (float(rpm) / 60.0 if rpm else None)
+    if rpm is None and name == "femto":
+        rpm = FEMTO_CONDITION_RPM.get(ref.machine_id.removeprefix("Bearing")[:1])
+    return SignalContext(bearing=str(name) if name else None, shaft_hz=float(rpm) / 60.0 if rpm else None)

@@ -25,6 +25,8 @@ RECORD_COLUMNS = (
     "sample_rate",
     "channels",
     "duration",
+    "bearing",
+    "shaft_hz",
 )
 """Metadata columns of every features table, in order, before the feature columns."""
 
@@ -50,6 +52,18 @@ class RecordingRef:
     sample_rate_hint: float | None = None
     fingerprint: str = ""
     attributes: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SignalContext:
+    """What a recording's samples do not say but some features need: which bearing, at what shaft speed.
+
+    It comes from the dataset layout at training and from the request (or the model's recorded default)
+    at serving; ``None`` means unknown.
+    """
+
+    bearing: str | None = None
+    shaft_hz: float | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,10 @@
 ``online_read`` (the call ``get_online_features`` makes underneath), with the entity key and the feature
 views resolved once at start-up instead of per request. ``get_online_features`` is what Feast users call;
 ``benchmarks/bench_online_features.py`` measures both against a raw query of the same row.
+
+This reads below Feast's public API (its online store objects, Redis client and key layout, protobuf types),
+which is why ``pyproject.toml`` pins Feast to one minor version; the store tests check every answer
+against ``get_online_features``.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from typing import Any
 
 from vibrasense.config import Settings
 from vibrasense.errors import StoreError
-from vibrasense.store.definitions import JOIN_KEY, view_features
-from vibrasense.store.operations import as_store_error, open_store
+from vibrasense.store.definitions import JOIN_KEY, SERVICES
+from vibrasense.store.operations import as_store_error, open_store, registered_views
 from vibrasense.store.repository import repo_path
 
 
@@ -26,18 +30,21 @@ class OnlineFeatureClient:
 
         self.settings = settings
         self.store = open_store(settings)
-        with as_store_error(settings, "lookup"):
-            registered = {view.name: view for view in self.store.list_feature_views()}
-        missing = [name for name in view_features(settings) if name not in registered]
+        registered = registered_views(settings, self.store)
+        wanted = list(dict.fromkeys(name for members in SERVICES.values() for name in members))
+        missing = [name for name in wanted if name not in registered]
         if missing:
             raise StoreError(
                 f"the feature store {repo_path(settings)} lacks the feature views {missing}; "
                 "run `vibrasense store apply` and `vibrasense store materialize`"
             )
-        self.views = [(registered[name], list(features)) for name, features in view_features(settings).items()]
+        self.views = [(registered[name], [feature.name for feature in registered[name].features]) for name in wanted]
         self.online_store = get_online_store_from_config(self.store.config.online_store)
         self._services: dict[str, Any] = {}
-        self._redis = _RedisReader(self.store.config, self.views) if settings.store.online_store == "redis" else None
+        self._redis = None
+        if settings.store.online_store.type == "redis":
+            with as_store_error(settings, "lookup"):
+                self._redis = _RedisReader(self.store.config, self.online_store, self.views)
 
     def get(self, machine_id: str) -> dict[str, Any] | None:
         """``{"machine_id", "event_timestamp", <feature>: value, ...}``, or ``None`` for a machine with no features."""
@@ -47,7 +54,8 @@ class OnlineFeatureClient:
         key = EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(string_val=machine_id)])
         row: dict[str, Any] = {}
         latest: datetime | None = None
-        read = self._redis.read(key) if self._redis else self._read_each_view(key)
+        with as_store_error(self.settings, "lookup"):
+            read = self._redis.read(key) if self._redis else self._read_each_view(key)
         for (_, features), (timestamp, values) in zip(self.views, read, strict=True):
             if values is None:
                 continue
@@ -76,12 +84,12 @@ class OnlineFeatureClient:
 class _RedisReader:
     """Every feature view of one machine in a single ``HMGET``: Feast keeps them all in one hash per entity.
 
-    Key and field names are Feast's own (``_redis_key``, ``_mmh3`` of ``view:feature``, ``_ts:view``); the
-    store tests check the answers against ``get_online_features``.
+    Key and field names are Feast's own (``_redis_key``, ``_mmh3`` of ``view:feature``, ``_ts:view``), and so
+    is the client: the one Feast's Redis store makes from the whole connection string (password, ``ssl``,
+    ``db``); a ``PING`` at start-up turns a wrong password into an error here rather than at the first lookup.
     """
 
-    def __init__(self, config: Any, views: list[tuple[Any, list[str]]]) -> None:
-        import redis
+    def __init__(self, config: Any, online_store: Any, views: list[tuple[Any, list[str]]]) -> None:
         from feast.infra.online_stores.helpers import _mmh3, _redis_key
         from feast.protos.feast.types.Value_pb2 import Value
         from google.protobuf.timestamp_pb2 import Timestamp
@@ -89,8 +97,8 @@ class _RedisReader:
         self._redis_key, self._value, self._timestamp = _redis_key, Value, Timestamp  # resolved once, off the hot path
 
         self.config = config
-        host, _, port = config.online_store.connection_string.split(",")[0].rpartition(":")
-        self.client = redis.Redis(host=host or "127.0.0.1", port=int(port or 6379))
+        self.client = online_store._get_client(config.online_store)
+        self.client.ping()
         self.fields: list[bytes] = []
         self.layout: list[tuple[int, list[str]]] = []
         for view, names in views:

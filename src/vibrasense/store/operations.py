@@ -5,37 +5,51 @@ materialisation, and a view never materialised starts at the earliest row of the
 online store by upsert on the entity key, so a re-run (after a crash, say) leaves no duplicate. Rows whose
 event time lies before a view's last end time (an archive of old recordings ingested late) are loaded with an
 explicit range: ``materialize --start``.
+
+A long materialisation runs in windows of event time, oldest first, under a progress bar; each window leaves
+the view's end time where a re-run continues. Feast writes a machine once per window it has rows in, so the
+windows (about :data:`WINDOW_ROWS` source rows each) are only as many as add at most
+:data:`WINDOW_EXTRA_WRITES` to the writes: an archive of many machines gets many, a few machines recorded
+over and over get one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
+import itertools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from vibrasense.config import Settings
 from vibrasense.errors import StoreError
-from vibrasense.store.definitions import JOIN_KEY, TIMESTAMP, view_features
+from vibrasense.store.definitions import JOIN_KEY, SOURCE, TIMESTAMP, Definitions
 from vibrasense.store.repository import (
     CONFIG_FILE,
-    DEFINITIONS_FILE,
     check_servers,
     describe_online_store,
+    feast_repo_config,
     redact,
-    repo_config,
     repo_path,
 )
 
 log = logging.getLogger(__name__)
+
+WINDOW_ROWS = 10_000
+"""Source rows per materialisation window at most: one progress step, and the most work a crash can undo."""
+WINDOW_EXTRA_WRITES = 0.1
+"""How many more online writes (as a fraction) cutting a materialisation into windows may cost."""
 
 
 @dataclass(frozen=True)
@@ -55,28 +69,41 @@ class Materialization:
 
 
 def open_store(settings: Settings) -> Any:
-    """A ``feast.FeatureStore`` on the generated repository, with the password from the settings."""
-    from feast import FeatureStore, RepoConfig
+    """A ``feast.FeatureStore`` on the generated repository, with the passwords from the settings."""
+    from feast import FeatureStore
 
     root = repo_path(settings)
     if not (root / CONFIG_FILE).is_file():
         raise StoreError(f"no feature repository at {root}; run `vibrasense store init` and `vibrasense store apply`")
     check_servers(settings)
     try:
-        config = RepoConfig(repo_path=root, **repo_config(settings, reveal_password=True))
-        return FeatureStore(repo_path=str(root), config=config)
+        return FeatureStore(repo_path=str(root), config=feast_repo_config(settings, reveal_password=True))
     except Exception as error:  # Feast raises many types for a bad configuration
         raise StoreError(redact(f"cannot open the feature store at {root}: {error}", settings)) from None
 
 
-def source_path(settings: Settings) -> Path:
-    """The Parquet file the generated definitions read."""
-    definitions = _load_definitions(repo_path(settings) / DEFINITIONS_FILE)
-    return Path(definitions.recording_features.path)
+def served_source(settings: Settings, store: Any) -> Path:
+    """The Parquet file the registered source reads: what the store serves, as its registry says."""
+    from feast.errors import DataSourceObjectNotFoundException
+
+    with as_store_error(settings, "registry lookup"):
+        try:
+            source = store.get_data_source(SOURCE)
+        except DataSourceObjectNotFoundException:
+            raise StoreError(
+                f"the feature store {repo_path(settings)} has no source {SOURCE!r}; run `vibrasense store apply`"
+            ) from None
+    return Path(source.path)
 
 
-def check_source(settings: Settings, parquet: Path) -> pd.DataFrame:
-    """Check the Parquet schema against the definitions; returns its machine ids and UTC event timestamps.
+def registered_views(settings: Settings, store: Any) -> dict[str, Any]:
+    """The registered feature views by name."""
+    with as_store_error(settings, "registry lookup"):
+        return {view.name: view for view in store.list_feature_views()}
+
+
+def check_source(parquet: Path, columns: Sequence[str]) -> pd.DataFrame:
+    """Check the Parquet schema against the feature ``columns``; returns its machine ids and UTC event timestamps.
 
     Raises :class:`StoreError` naming the file and every missing or non-numeric column.
     """
@@ -86,19 +113,15 @@ def check_source(settings: Settings, parquet: Path) -> pd.DataFrame:
         schema = pq.read_schema(parquet)
     except Exception as error:
         raise StoreError(f"{parquet}: not a readable Parquet file ({error})") from None
-    expected = [JOIN_KEY, TIMESTAMP, *(f for features in view_features(settings).values() for f in features)]
-    missing = [c for c in expected if c not in schema.names]
+    missing = [c for c in (JOIN_KEY, TIMESTAMP, *columns) if c not in schema.names]
     if missing:
         raise StoreError(
             f"{parquet}: the feature table lacks columns {missing} that the feature definitions need; re-run "
             "`vibrasense features` with the same features configuration, then `vibrasense store apply`"
         )
-    import pyarrow as pa
-
     wrong = [
         f"{c} ({schema.field(c).type})"
-        for features in view_features(settings).values()
-        for c in features
+        for c in columns
         if not (pa.types.is_floating(schema.field(c).type) or pa.types.is_integer(schema.field(c).type))
     ]
     if not pa.types.is_timestamp(schema.field(TIMESTAMP).type):
@@ -111,45 +134,49 @@ def check_source(settings: Settings, parquet: Path) -> pd.DataFrame:
 
 
 def apply(settings: Settings) -> list[str]:
-    """Register the generated definitions (entity, source, views, services); returns their names."""
-    root = repo_path(settings)
-    definitions = _load_definitions(root / DEFINITIONS_FILE)
-    check_source(settings, Path(definitions.recording_features.path))
-    from feast import Entity, FeatureService, FeatureView, FileSource
-
-    objects = [
-        value
-        for value in vars(definitions).values()
-        if isinstance(value, Entity | FeatureView | FeatureService | FileSource)
-    ]
+    """Register the repository's definitions (entity, source, views, services); returns their names."""
+    definitions = Definitions.load(repo_path(settings))
+    check_source(definitions.source, definitions.feature_columns)
+    objects = definitions.feast_objects()
     store = open_store(settings)
     with _quiet(), as_store_error(settings, "apply"):
         store.apply(objects)
-    return [getattr(o, "name", "") for o in objects]
+    return [o.name for o in objects]
 
 
-def materialize(settings: Settings, start: datetime | None = None, end: datetime | None = None) -> Materialization:
-    """Load the latest features of every machine into the online store; incremental without ``start``."""
+def materialize(
+    settings: Settings, start: datetime | None = None, end: datetime | None = None, progress: bool | None = None
+) -> Materialization:
+    """Load the latest features of every machine into the online store; incremental without ``start``.
+
+    ``progress``: show a progress bar (``None``: when stderr is a terminal).
+    """
     store = open_store(settings)
-    with as_store_error(settings, "materialize"):
-        views = [v.name for v in store.list_feature_views()]
+    views = registered_views(settings, store)
     if not views:
         raise StoreError(f"the feature store {repo_path(settings)} has no feature views; run `vibrasense store apply`")
-    parquet = source_path(settings)
-    keys = check_source(settings, parquet)
+    parquet = served_source(settings, store)
+    keys = check_source(parquet, [feature.name for view in views.values() for feature in view.features])
     if keys.empty:
         raise StoreError(f"{parquet}: the feature table has no rows; nothing to materialise")
     stamps = keys[TIMESTAMP]
     end = _aware(end) if end else max(datetime.now(UTC), stamps.max().to_pydatetime() + timedelta(seconds=1))
+    ordered = keys.assign(**{TIMESTAMP: stamps.dt.tz_convert(None)}).sort_values(TIMESTAMP, kind="stable")
+    times, machines = ordered[TIMESTAMP].to_numpy(), ordered[JOIN_KEY].to_numpy()
+    earliest = stamps.min().to_pydatetime()
+    plan = [
+        (name, _windows(times, machines, _aware(start or view.most_recent_end_time or earliest), end))
+        for name, view in views.items()
+    ]
+    first_start = min([end, *(windows[0][0] for _, windows in plan if windows)])
     started = time.perf_counter()
-    first_start = end
-    with _quiet(), as_store_error(settings, "materialize"):
-        for name in views:
-            view = store.get_feature_view(name)
-            view_start = _aware(start or view.most_recent_end_time or stamps.min().to_pydatetime())
-            first_start = min(first_start, view_start)
-            if view_start < end:
-                store.materialize(start_date=view_start, end_date=end, feature_views=[name])
+    total = sum(rows for _, windows in plan for *_, rows in windows)
+    with tqdm(total=total, unit="row", desc="materialise", disable=None if progress is None else not progress) as bar:
+        for name, windows in plan:
+            for window_start, window_end, rows in windows:
+                with _quiet(), as_store_error(settings, "materialize"):
+                    store.materialize(start_date=window_start, end_date=window_end, feature_views=[name])
+                bar.update(rows)
     seconds = time.perf_counter() - started
     in_range = keys[(stamps >= first_start) & (stamps < end)]
     result = Materialization(first_start, end, len(in_range), in_range[JOIN_KEY].nunique(), seconds)
@@ -163,23 +190,37 @@ def materialize(settings: Settings, start: datetime | None = None, end: datetime
     return result
 
 
+def _windows(
+    times: np.ndarray, machines: np.ndarray, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime, int]]:
+    """``[start, end)`` as windows ``(start, end, rows)`` over the sorted UTC event ``times`` of ``machines``."""
+    if start >= end:
+        return []
+    lo, hi = np.searchsorted(times, [np.datetime64(_naive(start)), np.datetime64(_naive(end))])
+    in_range, owners = times[lo:hi], machines[lo:hi]
+    if not len(in_range):
+        return [(start, end, 0)]  # no row, but the view's end time still moves on
+    writes_at_once = len(set(owners))
+    count = max(1, len(in_range) // WINDOW_ROWS)
+    while True:
+        cuts = sorted({in_range[len(in_range) * i // count] for i in range(1, count)} - {in_range[0]})
+        window = np.searchsorted(np.array(cuts, dtype=in_range.dtype), in_range, side="right")
+        writes = len(set(zip(window.tolist(), owners.tolist(), strict=True)))
+        if count == 1 or writes <= writes_at_once * (1 + WINDOW_EXTRA_WRITES):
+            break
+        count //= 2
+    edges = [start, *(pd.Timestamp(cut).tz_localize(UTC).to_pydatetime() for cut in cuts), end]
+    rows = np.bincount(window, minlength=len(edges) - 1)
+    return [(a, b, int(n)) for (a, b), n in zip(itertools.pairwise(edges), rows, strict=True)]
+
+
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _load_definitions(path: Path) -> Any:
-    """Import the generated definitions file as a module."""
-    if not path.is_file():
-        raise StoreError(f"{path} does not exist; run `vibrasense store init`")
-    spec = importlib.util.spec_from_file_location(f"vibrasense_feature_repo_{abs(hash(path))}", path)
-    if spec is None or spec.loader is None:
-        raise StoreError(f"{path}: cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as error:
-        raise StoreError(f"{path}: the feature definitions do not load ({type(error).__name__}: {error})") from None
-    return module
+def _naive(moment: datetime) -> datetime:
+    """UTC without a zone, as numpy compares times."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 @contextlib.contextmanager

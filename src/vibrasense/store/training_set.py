@@ -14,7 +14,7 @@ import pandas as pd
 from vibrasense.config import Settings
 from vibrasense.errors import StoreError
 from vibrasense.store.definitions import JOIN_KEY, SERVICES, TIMESTAMP
-from vibrasense.store.operations import as_store_error, open_store, source_path
+from vibrasense.store.operations import as_store_error, open_store, served_source
 
 
 def build_training_set(
@@ -34,7 +34,7 @@ def build_training_set(
     if feature_service not in SERVICES:
         raise StoreError(f"unknown feature service {feature_service!r}; the store defines {sorted(SERVICES)}")
     store = open_store(settings)
-    served_from = source_path(settings)
+    served_from = served_source(settings, store)
     if source is not None and served_from.resolve() != Path(source).resolve():
         raise StoreError(
             f"the feature store serves {served_from}, not {source}; run `vibrasense store init --features`"

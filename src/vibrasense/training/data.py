@@ -2,8 +2,9 @@
 
 Training recordings are the normal ones of the ``train`` split. Test recordings are the labelled ones
 (normal or anomaly) of the ``test`` split. Where the layout gives no split (MIMII, CWRU folders), a seeded
-30 % of each machine's normal recordings is held out for test together with every anomaly; the run
-records which rule was used.
+30 % of each machine's normal recordings is held out for test together with every anomaly. Where nothing
+is labelled (FEMTO and IMS runs to failure) the first ``BASELINE_SNAPSHOTS`` snapshots of each machine's run
+are its healthy baseline and train. The run records which rule was used.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ import pandas as pd
 from vibrasense.config import Settings
 from vibrasense.errors import InputError, ModelError, VibrasenseError
 from vibrasense.features.logmel_store import LogMelStore
-from vibrasense.features.pipeline import LOGMEL_DIR, read_features
+from vibrasense.features.pipeline import LOGMEL_DIR, read_features, read_spec
+from vibrasense.features.spec import FeatureSpec
 from vibrasense.models.base import Detector
 from vibrasense.models.tabular import feature_columns
 
 log = logging.getLogger(__name__)
 
 HOLDOUT_FRACTION = 0.3
+BASELINE_SNAPSHOTS = 50
 FEATURE_SERVICE = "detector_features"
 NO_FEATURE_SERVICE = "features.parquet"
 
@@ -56,6 +59,7 @@ class TrainingData:
     split_rule: str
     feature_service: str
     logmel: LogMelStore | None
+    spec: FeatureSpec
 
     @property
     def data_hash(self) -> str:
@@ -98,6 +102,7 @@ def anomaly_labels(rows: pd.DataFrame) -> np.ndarray:
 def load_training_data(settings: Settings, features_dir: Path | str) -> TrainingData:
     """Read ``features_dir`` (the output of ``vibrasense features``) and split it; see the module docstring."""
     folder = Path(features_dir)
+    spec = checked_spec(settings, folder)
     table, service = _feature_table(settings, folder)
     if table.empty:
         raise ModelError(f"{folder}: the feature table is empty; run `vibrasense features <recordings> --out {folder}`")
@@ -115,7 +120,25 @@ def load_training_data(settings: Settings, features_dir: Path | str) -> Training
         except InputError as error:
             log.warning("log-mel store unusable: %s", error)
     log.info("%d training and %d test recordings (%s)", len(train), len(test), rule)
-    return TrainingData(folder, train, test, rule, service, logmel)
+    return TrainingData(folder, train, test, rule, service, logmel, spec)
+
+
+def checked_spec(settings: Settings, folder: Path) -> FeatureSpec:
+    """The spec of the features in ``folder``; a :class:`ModelError` naming each field where it differs from the
+    spec the configuration asks for (a model must be trained on exactly the inputs it will be served)."""
+    try:
+        found = read_spec(folder)
+    except InputError as error:
+        raise ModelError(f"{error.source}: {error.reason}; re-run `vibrasense features` into {folder}") from None
+    wanted = FeatureSpec.from_settings(settings)
+    changes = found.differences(wanted)
+    if changes:
+        raise ModelError(
+            f"{folder}: the features were extracted with another feature spec than the configuration asks for "
+            f"({'; '.join(f'{change} (features vs configuration)' for change in changes)}); re-run "
+            f"`vibrasense features` with this configuration, or configure the same settings for training"
+        )
+    return found
 
 
 def split_recordings(table: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, str]:
@@ -125,6 +148,8 @@ def split_recordings(table: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.D
         test = table[(table["split"] == "test") & table["label"].isin(["normal", "anomaly"])]
         rule = "layout splits: train = normal recordings of split 'train'; test = labelled recordings of split 'test'"
         return train.reset_index(drop=True), test.reset_index(drop=True), rule
+    if not table["label"].isin(["normal", "anomaly"]).any():
+        return _run_baselines(table)
     normal = table[table["label"] == "normal"]
     rng = np.random.default_rng(seed)
     held: list[int] = []
@@ -139,6 +164,17 @@ def split_recordings(table: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.D
         "anomaly are test; the other normal recordings train"
     )
     return train.reset_index(drop=True), test.reset_index(drop=True), rule
+
+
+def _run_baselines(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Unlabelled runs (FEMTO, IMS snapshots): the first snapshots of each machine's run are its healthy baseline."""
+    ordered = table.sort_values(["machine_id", "event_timestamp"], kind="stable")
+    first = ordered.groupby("machine_id", sort=True).head(BASELINE_SNAPSHOTS)
+    rule = (
+        f"unlabelled runs: the first {BASELINE_SNAPSHOTS} snapshots of each machine (by time) are normal training "
+        "recordings; nothing is labelled for test"
+    )
+    return first.reset_index(drop=True), table.iloc[0:0].reset_index(drop=True), rule
 
 
 def _feature_table(settings: Settings, folder: Path) -> tuple[pd.DataFrame, str]:

@@ -17,26 +17,16 @@ import yaml
 
 from vibrasense.config import Settings
 from vibrasense.errors import ModelError
-from vibrasense.models.base import Detector, detector_class, get_detector
+from vibrasense.inference.model_inputs import ModelInputs, shared_context
+from vibrasense.models.base import Detector, detector_class, get_detector, validate_params
+from vibrasense.registry import DETECTOR_ARTIFACT, assign_alias, experiment_id, tracking_client
+from vibrasense.registry.pyfunc import RecordingScorerModel, input_example, signature
 from vibrasense.training import plots
 from vibrasense.training.data import TrainingData, anomaly_labels, load_training_data
 from vibrasense.training.metrics import grouped_metrics
-from vibrasense.training.pyfunc import DETECTOR_ARTIFACT, RecordingScorerModel, input_example, signature
-from vibrasense.training.registry import assign_alias
-from vibrasense.training.scorer import save_preprocessing
-from vibrasense.training.tracking import experiment_id, tracking_client
 
 log = logging.getLogger(__name__)
 
-AUTOENCODER_SETTINGS = (
-    "learning_rate",
-    "max_epochs",
-    "batch_size",
-    "validation_fraction",
-    "early_stopping_patience",
-    "accelerator",
-    "seed",
-)
 AUTO_VALIDATION_FRACTION = 0.3
 
 
@@ -64,25 +54,19 @@ class Evaluation:
 
 
 def build_detector(settings: Settings, model_name: str | None = None) -> Detector:
-    """The detector named by ``model_name`` or ``training.model``, with hyper-parameters from the settings."""
-    name = model_name or settings.training.model
-    cls = detector_class(name)
+    """The detector ``model_name`` (default ``training.model.name``), configured by the settings.
+
+    One rule for every detector: the shared ``training.*`` settings its constructor accepts
+    (:meth:`Detector.params_from_settings`), then ``training.model.params`` over them when it is the
+    configured detector. An unknown name or parameter, or a wrong type, is a :class:`ModelError` naming
+    the field, raised before any data is read.
+    """
     training = settings.training
-    params: dict[str, Any] = {
-        "threshold_method": training.threshold_method,
-        "threshold_percentile": training.threshold_percentile,
-    }
-    ae_params = {k: getattr(training, k) for k in AUTOENCODER_SETTINGS}
-    if name == "cnn-ae":
-        params |= ae_params | {"z_dim": training.z_dim, "patch_frames": training.patch_frames}
-    elif name == "dense-ae":
-        # the DCASE baseline's bottleneck is 8; training.z_dim (40, the cnn-ae's) applies only when set
-        params |= ae_params | ({"z_dim": training.z_dim} if "z_dim" in training.model_fields_set else {})
-    elif name == "auto":
-        params |= {"seed": training.seed, "autoencoder_params": ae_params | {"z_dim": training.z_dim}}
-    elif "random_state" in cls.__init__.__code__.co_varnames:
-        params["random_state"] = training.seed
-    return get_detector(name, **params)
+    name = model_name or training.model.name
+    cls = detector_class(name)
+    configured = training.model.params if name == training.model.name else {}
+    shared = cls.params_from_settings(training.model_dump(exclude={"model"}))
+    return get_detector(name, **(shared | validate_params(cls, configured, "training.model.params")))
 
 
 def fit_detector(
@@ -92,7 +76,7 @@ def fit_detector(
     notes: list[str] = []
     test = data.test
     options = {"checkpoint_dir": checkpoint_dir} if detector.input_kind == "logmel" else {}
-    if detector.name == "auto":
+    if detector.selects_on_validation:
         labels = anomaly_labels(test)
         extra: dict[str, Any] = {}
         if data.logmel is not None:
@@ -106,11 +90,12 @@ def fit_detector(
             if data.logmel is not None:
                 extra["logmel_val"] = data.inputs("logmel", validation)
             notes.append(
-                f"auto: {len(validation)} labelled test recordings ({AUTO_VALIDATION_FRACTION:.0%}) used for "
-                f"selection and left out of evaluation"
+                f"{detector.name}: {len(validation)} labelled test recordings ({AUTO_VALIDATION_FRACTION:.0%}) "
+                "used for selection and left out of evaluation"
             )
         detector.fit(data.inputs("tabular", data.train), **extra, **options)
-        notes.append(f"auto selected {detector.selection_report_['selected']}: {detector.selection_report_['reason']}")
+        report = detector.selection_report_
+        notes.append(f"{detector.name} selected {report['selected']}: {report['reason']}")
     else:
         detector.fit(data.inputs(detector, data.train), **options)
     return detector, test.reset_index(drop=True), notes
@@ -153,6 +138,7 @@ def train_and_register(settings: Settings, features_dir: Path | str, model_name:
                 "vibrasense.feature_service": data.feature_service,
                 "vibrasense.data_hash": data.data_hash,
                 "vibrasense.split_rule": data.split_rule,
+                "vibrasense.feature_spec": data.spec.hash,
             }
         )
         for row in getattr(getattr(detector, "best_", detector), "history_", []):
@@ -173,8 +159,7 @@ def train_and_register(settings: Settings, features_dir: Path | str, model_name:
             config = folder / "config.yaml"
             config.write_text(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False))
             mlflow.log_artifact(str(config))
-            detector_dir = detector.save(folder / DETECTOR_ARTIFACT)
-            save_preprocessing(settings, detector_dir)
+            detector_dir = save_model_folder(detector, data, folder / DETECTOR_ARTIFACT)
             mlflow.log_artifacts(str(detector_dir), DETECTOR_ARTIFACT)
             if notes:
                 mlflow.set_tag("vibrasense.notes", " | ".join(notes))
@@ -200,6 +185,20 @@ def train_and_register(settings: Settings, features_dir: Path | str, model_name:
         threshold=float(detector.threshold_),
         notes=notes,
     )
+
+
+def save_model_folder(detector: Detector, data: TrainingData, folder: Path) -> Path:
+    """The detector's files plus the feature spec it was trained on and the inputs it reads: what inference loads."""
+    detector.save(folder)
+    data.spec.save(folder)
+    leaf = getattr(detector, "best_", detector)
+    ModelInputs(
+        kind=detector.input_kind,
+        columns=tuple(getattr(leaf, "kept_columns_", ())),
+        default_context=shared_context(data.train["bearing"], data.train["shaft_hz"]),
+        min_sample_rate=float(pd.concat([data.train["sample_rate"], data.test["sample_rate"]]).min()),
+    ).save(folder)
+    return folder
 
 
 def _params(settings: Settings, detector: Detector, data: TrainingData) -> dict[str, Any]:

@@ -15,8 +15,33 @@ class DenseAEDetector(AutoencoderDetector):
 
     name = "dense-ae"
 
-    def __init__(self, z_dim: int = 8, context_frames: int = 5, train_hop_frames: int = 1, **kwargs: Any) -> None:
-        super().__init__(z_dim=z_dim, **kwargs)
+    def __init__(
+        self,
+        z_dim: int = 8,
+        context_frames: int = 5,
+        train_hop_frames: int = 1,
+        learning_rate: float = 1e-3,
+        max_epochs: int = 30,
+        batch_size: int = 64,
+        validation_fraction: float = 0.1,
+        early_stopping_patience: int = 5,
+        accelerator: str = "auto",
+        seed: int = 42,
+        threshold_method: str = "percentile",
+        threshold_percentile: float = 95.0,
+    ) -> None:
+        super().__init__(
+            z_dim,
+            learning_rate,
+            max_epochs,
+            batch_size,
+            validation_fraction,
+            early_stopping_patience,
+            accelerator,
+            seed,
+            threshold_method,
+            threshold_percentile,
+        )
         self.context_frames = context_frames
         self.train_hop_frames = train_hop_frames
 

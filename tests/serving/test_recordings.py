@@ -1,4 +1,4 @@
-"""Decoding and checking of uploaded recordings: every problem names the field at fault."""
+"""Decoding and checking of recordings (files, PCM, samples): every problem names the field at fault."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ from synthetic_machines import RATE, healthy_clip, wav_bytes
 
 from vibrasense.config import Settings
 from vibrasense.errors import InputError
-from vibrasense.serving.requests import (
-    UNASSIGNED_MACHINE,
+from vibrasense.serving.recordings import (
     UnsupportedFormat,
-    check_machine_id,
     check_samples,
     decode_audio,
     decode_pcm,
-    json_recording,
+    pick_channel,
+    samples_array,
 )
 
 
@@ -29,14 +28,23 @@ def test_decode_wav_matches_samples_to_16_bit_precision(settings: Settings) -> N
     assert np.max(np.abs(samples - clip)) < 1 / 32768 + 1e-7
 
 
-def test_decode_multichannel_wav_takes_the_asked_channel(settings: Settings) -> None:
-    stereo = np.stack([healthy_clip(1), -0.5 * healthy_clip(1)], axis=1)
-    first, _ = decode_audio(wav_bytes(stereo), settings)
-    second, _ = decode_audio(wav_bytes(stereo), settings, channel=1)
+def test_multichannel_wav_gives_the_asked_channel_else_the_models(settings: Settings) -> None:
+    stereo = wav_bytes(np.stack([healthy_clip(1), -0.5 * healthy_clip(1)], axis=1))
+    first, _ = decode_audio(stereo, settings)
+    second, _ = decode_audio(stereo, settings, channel=1)
     np.testing.assert_allclose(second, -0.5 * first, atol=2 / 32768)
-    with pytest.raises(InputError) as error:
-        decode_audio(wav_bytes(stereo), settings, channel=2)
-    assert error.value.source == "channel"
+    np.testing.assert_array_equal(decode_audio(stereo, settings, model_channel=1)[0], second)
+    np.testing.assert_array_equal(decode_audio(stereo, settings, channel=0, model_channel=1)[0], first)
+    for asked, model in ((2, 0), (None, 2)):
+        with pytest.raises(InputError) as error:
+            decode_audio(stereo, settings, channel=asked, model_channel=model)
+        assert error.value.source == "channel" and "2 channels" in error.value.reason
+
+
+def test_a_mono_recording_is_its_own_channel() -> None:
+    mono = np.arange(6, dtype=np.float32).reshape(-1, 1)
+    np.testing.assert_array_equal(pick_channel(mono, None, 3), mono[:, 0])
+    np.testing.assert_array_equal(pick_channel(mono, 7, 0), mono[:, 0])
 
 
 @pytest.mark.parametrize(
@@ -45,8 +53,8 @@ def test_decode_multichannel_wav_takes_the_asked_channel(settings: Settings) -> 
 )
 def test_decode_refuses_empty_and_corrupt_files(settings: Settings, data: bytes, kind: type) -> None:
     with pytest.raises(kind) as error:
-        decode_audio(data, settings)
-    assert error.value.source == "file"
+        decode_audio(data, settings, field="files[2]")
+    assert error.value.source == "files[2]"
 
 
 def test_truncated_wav_is_refused_or_read_short_never_crashes(settings: Settings) -> None:
@@ -71,13 +79,13 @@ def test_decode_refuses_rates_and_durations_out_of_range(settings: Settings) -> 
 def test_pcm_int16_round_trip() -> None:
     values = np.array([0, 16384, -32768, 32767], dtype="<i2")
     decoded = decode_pcm(base64.b64encode(values.tobytes()).decode(), "int16", 1)
-    np.testing.assert_allclose(decoded, [0, 0.5, -1, 32767 / 32768])
+    np.testing.assert_allclose(decoded[:, 0], [0, 0.5, -1, 32767 / 32768])
 
 
-def test_pcm_interleaved_channels_keep_the_first() -> None:
+def test_pcm_interleaved_channels_are_frames_by_channels() -> None:
     frames = np.array([[1.0, -1.0], [0.25, 9.0]], dtype="<f4")
     decoded = decode_pcm(base64.b64encode(frames.tobytes()).decode(), "float32", 2)
-    np.testing.assert_array_equal(decoded, [1.0, 0.25])
+    np.testing.assert_array_equal(decoded, frames)
 
 
 @pytest.mark.parametrize(
@@ -94,43 +102,22 @@ def test_bad_pcm_names_the_field(payload: str, dtype: str, field: str) -> None:
     assert error.value.source == field
 
 
+def test_json_numbers_beyond_float32_become_infinite_and_are_refused(settings: Settings) -> None:
+    samples = samples_array([0.5, 1e300] * 1000)
+    assert samples.dtype == np.float32 and np.isinf(samples[1])
+    with pytest.raises(InputError, match="infinite"):
+        check_samples(samples, RATE, settings, "samples")
+
+
 @pytest.mark.parametrize(
     ("samples", "rate", "match"),
     [
         (np.zeros(0, np.float32), RATE, "empty"),
         (np.array([0.1, np.nan] * 1000, np.float32), RATE, "NaN"),
         (np.zeros(100, np.float32), RATE, "shorter than signals.min_duration_s"),
-        (np.zeros(RATE, np.float32), 10, "sample rate"),
         (np.zeros((2, RATE), np.float32), RATE, "one channel"),
     ],
 )
 def test_check_samples_refuses_bad_recordings(settings: Settings, samples, rate, match) -> None:
     with pytest.raises(InputError, match=match):
         check_samples(samples, rate, settings, "samples")
-
-
-def test_machine_ids() -> None:
-    assert check_machine_id(None) == UNASSIGNED_MACHINE
-    assert check_machine_id("fan-03:line_2") == "fan-03:line_2"
-    for bad in ("../etc", "a b", "-lead", "x" * 129):
-        with pytest.raises(InputError):
-            check_machine_id(bad)
-
-
-def test_json_recording_checks_every_field(settings: Settings) -> None:
-    settings.signals.min_duration_s = 0
-    good = json_recording(b'{"sample_rate": 16000, "samples": [0.5, -0.5], "machine_id": "m"}', settings)
-    assert good.machine_id == "m" and good.samples.tolist() == [0.5, -0.5]
-    cases = {
-        b'{"sample_rate": 16000}': ("samples", "exactly one"),
-        b'{"sample_rate": "fast", "samples": [1]}': ("sample_rate", "number"),
-        b'{"sample_rate": 16000, "samples": [1e300, 1]}': ("samples", "infinite"),
-        b'{"sample_rate": 16000, "samples": [1], "machine_id": "a b"}': ("machine_id", "pattern"),
-        b'{"sample_rate": 16000, "samples": [1], "colour": 1}': ("colour", "Extra inputs"),
-        b"{not json": ("body", "JSON"),
-    }
-    for body, (field, words) in cases.items():
-        with pytest.raises(InputError) as error:
-            json_recording(body, settings)
-        assert error.value.source == field, body
-        assert words in error.value.reason, (body, error.value.reason)

@@ -108,6 +108,10 @@ class ServingMetrics:
             self.anomalies.labels(label).inc()
         self.scoring_latency.observe(seconds)
 
+    def reject(self, field: str) -> None:
+        """Count a refused recording under the name of its field (``recordings[2].samples`` counts as ``samples``)."""
+        self.rejected.labels(field.split(".")[-1].split("[")[0]).inc()
+
     def set_model(self, name: str, version: str) -> None:
         """Make ``name``/``version`` the one model reported as served."""
         self.model_info.clear()

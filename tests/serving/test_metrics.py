@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from vibrasense.monitoring.metrics import OTHER_MACHINES, ServingMetrics
+from vibrasense.serving.metrics import OTHER_MACHINES, ServingMetrics
 
 
 def samples(metrics: ServingMetrics) -> dict[tuple[str, tuple], float]:
@@ -57,3 +57,13 @@ def test_two_apps_in_one_process_do_not_share_or_clash() -> None:
         (("endpoint", "/v1/score"), ("method", "POST"), ("status", "200")),
     )
     assert samples(first)[key] == 1 and key not in samples(second)
+
+
+def test_refused_recordings_are_counted_by_the_name_of_their_field() -> None:
+    metrics = ServingMetrics()
+    for field in ("samples", "recordings[2].samples", "files[1]", "machine_id[0]"):
+        metrics.reject(field)
+    values = samples(metrics)
+    assert values[("vibrasense_rejected_recordings_total", (("field", "samples"),))] == 2
+    assert values[("vibrasense_rejected_recordings_total", (("field", "files"),))] == 1
+    assert values[("vibrasense_rejected_recordings_total", (("field", "machine_id"),))] == 1

@@ -1,4 +1,4 @@
-"""Lightning data over log-mel spectrograms: items are (recording, window offset), sliced lazily.
+"""Lightning data over log-mel spectrograms: items are (recording, window offset), sliced lazily. Training only.
 
 The spectrograms are usually memory-mapped views of the log-mel store; a window is read from the map only
 when its batch is assembled, so a training set far larger than RAM streams from disk.

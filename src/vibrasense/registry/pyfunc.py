@@ -1,7 +1,8 @@
 """The model as an MLflow pyfunc: a raw recording in, its score and anomaly flag out.
 
-Input: a DataFrame with either ``path`` (a recording file any vibrasense reader understands) or
-``samples`` (1-D float array) and ``sample_rate``. Output: ``score``, ``threshold``, ``is_anomaly`` per row.
+Input: a DataFrame with either ``path`` (a recording file any vibrasense reader understands; the model's
+channel is read) or ``samples`` (1-D float array) and ``sample_rate``; optional ``bearing`` and ``shaft_hz``
+for bearing models. Output: ``score``, ``threshold``, ``is_anomaly`` per row.
 """
 
 from __future__ import annotations
@@ -16,40 +17,48 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import Array, ColSpec, DataType, Schema
 
 from vibrasense.errors import InputError
+from vibrasense.registry.versions import DETECTOR_ARTIFACT
 from vibrasense.signals.readers import read_path
-
-DETECTOR_ARTIFACT = "detector"
+from vibrasense.signals.records import SignalContext
 
 
 class RecordingScorerModel(mlflow.pyfunc.PythonModel):
-    """Wraps :class:`vibrasense.training.scorer.DetectorScorer` for ``mlflow.pyfunc.load_model``."""
+    """Wraps :class:`vibrasense.inference.ModelScorer` for ``mlflow.pyfunc.load_model``."""
 
     def load_context(self, context: Any) -> None:
-        from vibrasense.training.scorer import DetectorScorer
+        from vibrasense.inference import ModelScorer
 
         config = context.model_config or {}
-        self.scorer = DetectorScorer.from_directory(
+        self.scorer = ModelScorer.from_directory(
             context.artifacts[DETECTOR_ARTIFACT], config.get("name", "vibrasense"), config.get("version", "")
         )
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         rows = []
         for record in model_input.to_dict("records"):
-            samples, rate = _recording(record)
-            score, threshold, is_anomaly = self.scorer.score(samples, rate)
+            samples, rate = _recording(record, self.scorer.channel)
+            score, threshold, is_anomaly = self.scorer.score(samples, rate, _context(record))
             rows.append({"score": score, "threshold": threshold, "is_anomaly": is_anomaly})
         return pd.DataFrame(rows, columns=["score", "threshold", "is_anomaly"])
 
 
-def _recording(record: dict[str, Any]) -> tuple[np.ndarray, float]:
+def _recording(record: dict[str, Any], channel: int) -> tuple[np.ndarray, float]:
     path = record.get("path")
     if isinstance(path, str) and path:
-        signal = read_path(Path(path))
+        signal = read_path(Path(path), channel)
         return signal.samples, float(signal.sample_rate)
     samples, rate = record.get("samples"), record.get("sample_rate")
     if samples is None or rate is None or (isinstance(rate, float) and np.isnan(rate)):
         raise InputError("<model input>", "each row needs `path`, or `samples` and `sample_rate`")
     return np.asarray(samples, dtype=np.float32), float(rate)
+
+
+def _context(record: dict[str, Any]) -> SignalContext:
+    bearing, shaft_hz = record.get("bearing"), record.get("shaft_hz")
+    return SignalContext(
+        bearing=bearing if isinstance(bearing, str) and bearing else None,
+        shaft_hz=float(shaft_hz) if isinstance(shaft_hz, int | float) and np.isfinite(shaft_hz) else None,
+    )
 
 
 def signature() -> ModelSignature:
@@ -59,6 +68,8 @@ def signature() -> ModelSignature:
             ColSpec(DataType.string, "path", required=False),
             ColSpec(Array(DataType.double), "samples", required=False),
             ColSpec(DataType.double, "sample_rate", required=False),
+            ColSpec(DataType.string, "bearing", required=False),
+            ColSpec(DataType.double, "shaft_hz", required=False),
         ]
     )
     outputs = Schema(

@@ -1,0 +1,141 @@
+"""The one featurizer: raw samples plus a feature spec plus a context in, a model's inputs out.
+
+Extraction, scoring, prognostics and the benchmarks all call :func:`featurize` (or its batched form), so a
+model sees in production exactly the inputs it was trained on. Audio features and the log-mel spectrogram
+are computed after resampling to ``spec.signals.sample_rate``; vibration features at the recording's own
+rate. Envelope features need a bearing and a shaft speed: the spec's fixed values win, then the context's
+(layout at training, request or the model's recorded default at serving), then the preset's usual speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vibrasense.errors import InputError
+from vibrasense.features import spectral, vibration
+from vibrasense.features.names import AUDIO_FEATURES
+from vibrasense.features.spec import FeatureSpec
+from vibrasense.signals.bearings import BearingGeometry, get_bearing
+from vibrasense.signals.records import SignalContext
+from vibrasense.signals.resample import resample
+
+NO_CONTEXT = SignalContext()
+
+
+@dataclass(frozen=True)
+class Featurized:
+    """The feature values of one recording (named as the spec's columns) and its log-mel spectrogram."""
+
+    values: dict[str, float]
+    logmel: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class RawRecording:
+    """One channel of samples at its own rate, with what is known about its machine."""
+
+    samples: np.ndarray
+    sample_rate: float
+    context: SignalContext = NO_CONTEXT
+
+
+def resolve_bearing(spec: FeatureSpec, context: SignalContext) -> tuple[BearingGeometry | None, float | None]:
+    """The bearing and shaft speed (Hz) the envelope features use: spec first, then the context, then the preset."""
+    settings = spec.vibration
+    name = settings.bearing if settings.bearing != "auto" else context.bearing
+    bearing = get_bearing(name) if name else None
+    shaft_hz = settings.shaft_hz or context.shaft_hz
+    if shaft_hz is None and bearing is not None and bearing.shaft_rpm:
+        shaft_hz = bearing.shaft_rpm / 60.0
+    return bearing, shaft_hz
+
+
+def require_context(spec: FeatureSpec, context: SignalContext, columns: Sequence[str]) -> None:
+    """Raise :class:`InputError` naming the missing field when a needed envelope column cannot be computed."""
+    needed = [c for c in columns if c in spec.envelope_columns]
+    if not needed:
+        return
+    bearing, shaft_hz = resolve_bearing(spec, context)
+    if bearing is None:
+        raise InputError(
+            "bearing",
+            f"bearing is needed for {needed[0]}: give a bearing preset in the request (e.g. cwru-6205-de) or "
+            "train with features.vibration.bearing set",
+        )
+    if not shaft_hz:
+        raise InputError("shaft_hz", f"shaft_hz is needed for {needed[0]}: give the shaft speed in Hz in the request")
+
+
+def featurize(
+    samples: np.ndarray,
+    sample_rate: float,
+    spec: FeatureSpec,
+    context: SignalContext = NO_CONTEXT,
+    *,
+    columns: Sequence[str] | None = None,
+    logmel: bool = True,
+    strict: bool | None = None,
+) -> Featurized:
+    """Features of one recording; ``columns`` (default: all) and ``logmel`` say what to compute."""
+    recording = RawRecording(samples, sample_rate, context)
+    return featurize_batch([recording], spec, columns=columns, logmel=logmel, strict=strict)[0]
+
+
+def featurize_batch(
+    recordings: Sequence[RawRecording],
+    spec: FeatureSpec,
+    *,
+    columns: Sequence[str] | None = None,
+    logmel: bool = True,
+    strict: bool | None = None,
+) -> list[Featurized]:
+    """Features of several recordings; equal-length audio goes through the vectorised STFT together.
+
+    When ``strict`` (the default when ``columns`` are named) an envelope column without a bearing or a
+    shaft speed is an :class:`InputError` naming the field to give; otherwise such a column is NaN, as in
+    a features table of mixed recordings.
+    """
+    wanted = spec.columns if columns is None else tuple(columns)
+    unknown = [c for c in wanted if c not in spec.columns]
+    if unknown:
+        raise InputError("columns", f"{unknown[0]} is not a feature of this spec; it has {list(spec.columns)}")
+    if columns is not None if strict is None else strict:
+        for recording in recordings:
+            require_context(spec, recording.context, wanted)
+    want_audio = logmel or any(c in AUDIO_FEATURES for c in wanted)
+    want_vibration = any(c in spec.vibration_columns for c in wanted)
+    values: list[dict[str, float]] = [{} for _ in recordings]
+    logmels: list[np.ndarray | None] = [None] * len(recordings)
+    if want_vibration:
+        for position, recording in enumerate(recordings):
+            values[position] |= _vibration(recording, spec)
+    if want_audio:
+        for position, (spectrogram, features) in _audio(recordings, spec).items():
+            values[position] |= features
+            logmels[position] = spectrogram if logmel else None
+    return [
+        Featurized({c: found[c] for c in wanted}, spectrogram)
+        for found, spectrogram in zip(values, logmels, strict=True)
+    ]
+
+
+def _vibration(recording: RawRecording, spec: FeatureSpec) -> dict[str, float]:
+    bearing, shaft_hz = resolve_bearing(spec, recording.context)
+    return vibration.vibration_features(recording.samples, recording.sample_rate, spec.vibration, bearing, shaft_hz)
+
+
+def _audio(recordings: Sequence[RawRecording], spec: FeatureSpec) -> dict[int, tuple[np.ndarray, dict[str, float]]]:
+    rate = spec.signals.sample_rate
+    audio = [resample(r.samples, r.sample_rate, rate) for r in recordings]
+    by_length: dict[int, list[int]] = {}
+    for position, samples in enumerate(audio):
+        by_length.setdefault(len(samples), []).append(position)
+    results: dict[int, tuple[np.ndarray, dict[str, float]]] = {}
+    for positions in by_length.values():
+        spectrograms, features = spectral.analyse_batch(np.stack([audio[p] for p in positions]), rate, spec.logmel)
+        for row, position in enumerate(positions):
+            results[position] = (spectrograms[row], {name: float(column[row]) for name, column in features.items()})
+    return results

@@ -1,0 +1,114 @@
+"""The feature spec: everything that decides what a model's inputs are, versioned and hashed.
+
+A spec is taken from the settings when features are extracted, written beside them (``feature_spec.json``)
+and copied into every model folder trained on them. Extraction folds its hash into each file's
+fingerprint (new settings re-extract), training refuses features whose spec differs from the one it is
+asked for, and serving computes the inputs of a model from the spec in its folder, never from the
+configuration of the process that serves it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from vibrasense.config import LogMelSettings, Settings, VibrationSettings
+from vibrasense.errors import InputError
+from vibrasense.features.names import AUDIO_FEATURES, ENVELOPE_FEATURES, vibration_feature_names
+
+SPEC_FILE = "feature_spec.json"
+SPEC_VERSION = 1
+"""Bumped whenever the feature code changes what a spec's columns mean; part of the hash."""
+
+
+class SignalSpec(BaseModel):
+    """How samples are taken from a recording: the channel of a multi-channel file, the audio feature rate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sample_rate: int
+    channel: int
+
+
+class FeatureSpec(BaseModel):
+    """Sample rate, channel, log-mel, FFT bands and the bearing and speed rules that define the features."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = SPEC_VERSION
+    signals: SignalSpec
+    logmel: LogMelSettings
+    vibration: VibrationSettings
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeatureSpec:
+        """The spec the configuration asks for."""
+        signals = SignalSpec(sample_rate=settings.signals.sample_rate, channel=settings.signals.channel)
+        return cls(signals=signals, logmel=settings.features.logmel, vibration=settings.features.vibration)
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 (first 16 hex digits) of the canonical JSON of the spec."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every feature column this spec produces, in order."""
+        return AUDIO_FEATURES + vibration_feature_names(self.vibration)
+
+    @property
+    def vibration_columns(self) -> tuple[str, ...]:
+        """The vibration feature columns (statistics, bands, envelope lines)."""
+        return vibration_feature_names(self.vibration)
+
+    @property
+    def envelope_columns(self) -> tuple[str, ...]:
+        """The columns that need a bearing and a shaft speed."""
+        return ENVELOPE_FEATURES
+
+    def differences(self, other: FeatureSpec) -> list[str]:
+        """``field: mine vs theirs`` for each field that differs, dotted as in the configuration."""
+        return [
+            f"{name}: {value!r} vs {theirs!r}"
+            for name, value, theirs in _diff(self.model_dump(mode="json"), other.model_dump(mode="json"))
+        ]
+
+    def save(self, folder: Path | str) -> Path:
+        """Write ``feature_spec.json`` (with its hash, for people and tools that read it) into ``folder``."""
+        path = Path(folder) / SPEC_FILE
+        path.write_text(json.dumps({"hash": self.hash, **self.model_dump(mode="json")}, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, folder: Path | str) -> FeatureSpec:
+        """The spec written by :meth:`save` in ``folder``."""
+        path = Path(folder) / SPEC_FILE
+        if not path.is_file():
+            raise InputError(
+                path, "no feature spec here; the folder was not written by this version of `vibrasense features`"
+            )
+        try:
+            data = json.loads(path.read_text())
+            data.pop("hash", None)
+            return cls.model_validate(data)
+        except (ValueError, ValidationError) as error:
+            raise InputError(path, f"unreadable feature spec: {error}") from None
+
+
+def _diff(mine: Any, theirs: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        found = []
+        for key in sorted(set(mine) | set(theirs)):
+            found += _diff(mine.get(key), theirs.get(key), f"{prefix}{key}.")
+        return found
+    return [] if mine == theirs else [(_config_name(prefix.rstrip(".")), mine, theirs)]
+
+
+def _config_name(field: str) -> str:
+    """The configuration key of a spec field (``logmel.n_mels`` is ``features.logmel.n_mels``)."""
+    return field if field.startswith(("signals.", "version")) else f"features.{field}"

@@ -1,0 +1,108 @@
+"""A model folder ready to score raw recordings: detector + the feature spec it was trained on + its inputs.
+
+Scoring computes the model's inputs with the one featurizer from the spec recorded in the folder, never
+from the configuration of the process that serves it; the context (bearing, shaft speed) comes from the
+caller, else from the model's recorded default, and a needed column that cannot be computed is refused
+with the field to give. The hot path uses no pandas; thread pools are the process's business
+(:func:`vibrasense.inference.limit_process_threads`), not the scorer's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+
+from vibrasense.errors import InputError, ModelError
+from vibrasense.features.featurize import featurize
+from vibrasense.features.spec import SPEC_VERSION, FeatureSpec
+from vibrasense.inference.model_inputs import ModelInputs
+from vibrasense.models.base import Detector, load_detector
+from vibrasense.signals.records import SignalContext
+
+
+class Verdict(NamedTuple):
+    """The verdict on one recording: higher score is more anomalous; above ``threshold`` it is an anomaly."""
+
+    score: float
+    threshold: float
+    is_anomaly: bool
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """What a service scores with: a name, a version, and ``score`` of raw samples."""
+
+    name: str
+    version: str
+
+    def score(self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None) -> Verdict:
+        """The verdict on float32 mono samples at ``sample_rate`` Hz."""
+        ...
+
+
+class ModelScorer:
+    """Scores raw samples with a fitted detector, computing its inputs from the recorded feature spec."""
+
+    def __init__(self, detector: Detector, spec: FeatureSpec, inputs: ModelInputs, name: str, version: str) -> None:
+        self.detector = detector
+        self.spec = spec
+        self.inputs = inputs
+        self.name = name
+        self.version = str(version)
+        self.threshold = float(detector.threshold_)
+
+    @classmethod
+    def from_directory(cls, directory: Path | str, name: str, version: str) -> ModelScorer:
+        """Load a model folder written at training (detector files, ``feature_spec.json``, ``model_inputs.json``)."""
+        folder = Path(directory)
+        try:
+            spec = FeatureSpec.load(folder)
+        except InputError as error:
+            raise ModelError(f"{folder}: {error.reason}; retrain it with `vibrasense train`") from None
+        if spec.version != SPEC_VERSION:
+            raise ModelError(
+                f"{folder}: the model's inputs follow feature spec version {spec.version}, this vibrasense computes "
+                f"version {SPEC_VERSION}; re-extract the features and retrain it with `vibrasense train`"
+            )
+        return cls(load_detector(folder), spec, ModelInputs.load(folder), name, version)
+
+    @property
+    def channel(self) -> int:
+        """The channel of a multi-channel recording the model was trained on."""
+        return self.spec.signals.channel
+
+    def context(self, given: SignalContext | None = None) -> SignalContext:
+        """The caller's context, completed field by field from the model's recorded default."""
+        default = self.inputs.default_context
+        if given is None:
+            return default
+        return SignalContext(given.bearing or default.bearing, given.shaft_hz or default.shaft_hz)
+
+    def model_input(
+        self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None
+    ) -> list[np.ndarray] | np.ndarray:
+        """What the detector consumes for one recording: ``[log-mel]`` or a (1, columns) row."""
+        x = np.asarray(samples, dtype=np.float32)
+        if x.ndim != 1 or x.size == 0 or not np.isfinite(x).all():
+            raise InputError("samples", "need a non-empty 1-D array of finite samples")
+        lowest = self.inputs.min_sample_rate
+        if lowest and sample_rate < lowest:
+            raise InputError(
+                "sample_rate",
+                f"{sample_rate:g} Hz is below the {lowest:g} Hz of the recordings model {self.name} v{self.version} "
+                f"was trained and evaluated on: it reads frequencies above {sample_rate / 2:g} Hz, which this lacks",
+            )
+        if self.inputs.kind == "logmel":
+            return [featurize(x, sample_rate, self.spec, columns=(), logmel=True).logmel]
+        features = featurize(
+            x, sample_rate, self.spec, self.context(context), columns=self.inputs.columns, logmel=False
+        )
+        return np.array([[features.values[c] for c in self.inputs.columns]], dtype=np.float64)
+
+    def score(self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None) -> Verdict:
+        """The verdict on float32 mono samples at ``sample_rate`` Hz."""
+        inputs = self.model_input(samples, float(sample_rate), context)
+        value = float(self.detector.score(inputs)[0])
+        return Verdict(value, self.threshold, bool(value > self.threshold))

@@ -1,0 +1,149 @@
+"""Turn what a client sends into one checked recording: an audio file, JSON samples or base64 PCM.
+
+Every problem is an :class:`~vibrasense.errors.InputError` whose ``source`` is the request field at
+fault. The field rules of the request itself are the schemas' (:mod:`vibrasense.serving.schemas`); what is
+checked here is what only the decoded recording tells: its format, rate, channels, length and values.
+Nothing here touches pandas or HTTP: this is the hot path, shared by the API and any other caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+
+from vibrasense.config import Settings
+from vibrasense.errors import InputError
+from vibrasense.serving.schemas import UNASSIGNED_MACHINE, sample_rate_problem
+from vibrasense.signals.records import SignalContext
+
+NO_CONTEXT = SignalContext()
+
+PCM_DTYPES: dict[str, np.dtype] = {
+    "int16": np.dtype("<i2"),
+    "int32": np.dtype("<i4"),
+    "float32": np.dtype("<f4"),
+    "float64": np.dtype("<f8"),
+}
+_PCM_SCALE = {"int16": 1 / 32768.0, "int32": 1 / 2147483648.0, "float32": 1.0, "float64": 1.0}
+
+
+class UnsupportedFormat(InputError):
+    """The upload is not an audio format soundfile reads."""
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One checked recording: float32 mono samples, the machine, its context, and the field it came from."""
+
+    samples: np.ndarray
+    sample_rate: float
+    machine_id: str = UNASSIGNED_MACHINE
+    context: SignalContext = NO_CONTEXT
+    field: str = "samples"
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.samples) / self.sample_rate
+
+
+def check_sample_rate(sample_rate: float, settings: Settings, field: str = "sample_rate") -> None:
+    """Refuse a rate outside serving.min_sample_rate..serving.max_sample_rate (the schemas' rule)."""
+    problem = (
+        "not a finite number" if not np.isfinite(sample_rate) else sample_rate_problem(sample_rate, settings.serving)
+    )
+    if problem is not None:
+        raise InputError(field, problem)
+
+
+def pick_channel(frames: np.ndarray, asked: int | None, model_channel: int, field: str = "channel") -> np.ndarray:
+    """One channel of (frames, channels) samples: the one asked for, else the model's; mono is its own channel."""
+    channels = frames.shape[1]
+    if channels == 1:
+        return np.ascontiguousarray(frames[:, 0])
+    wanted = model_channel if asked is None else asked
+    if wanted >= channels:
+        whose = f"channel {asked} was asked for" if asked is not None else f"the model reads channel {wanted}"
+        raise InputError(field, f"{whose} but the recording has {channels} channels; give channel 0..{channels - 1}")
+    return np.ascontiguousarray(frames[:, wanted])
+
+
+def decode_audio(
+    data: bytes, settings: Settings, *, channel: int | None = None, model_channel: int = 0, field: str = "file"
+) -> tuple[np.ndarray, float]:
+    """Decode an audio file (WAV, FLAC, OGG...) to float32 samples of one channel; ``(samples, sample_rate)``.
+
+    The rate and length are checked from the header, before the samples are decoded.
+    """
+    if not data:
+        raise InputError(field, "the uploaded file is empty; send a WAV recording")
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as audio:
+            sample_rate = float(audio.samplerate)
+            check_sample_rate(sample_rate, settings, field)
+            if audio.frames > settings.serving.max_duration_s * sample_rate:
+                raise InputError(field, _too_long(audio.frames / sample_rate, settings))
+            frames = audio.read(dtype="float32", always_2d=True)
+    except sf.LibsndfileError as error:
+        raise UnsupportedFormat(
+            field, f"not a readable audio file ({error}); send WAV, FLAC or OGG (16-bit PCM WAV is fastest)"
+        ) from None
+    except (RuntimeError, ValueError, EOFError) as error:
+        raise InputError(field, f"corrupt or truncated audio file: {error}") from None
+    return pick_channel(frames, channel, model_channel), sample_rate
+
+
+def decode_pcm(encoded: str, dtype: str, channels: int, field: str = "pcm_base64") -> np.ndarray:
+    """Base64 little-endian interleaved PCM as float32 (frames, channels), integers scaled to [-1, 1]."""
+    if dtype not in PCM_DTYPES:
+        raise InputError("dtype", f"{dtype!r} is not supported; use one of {', '.join(PCM_DTYPES)}")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InputError(field, f"not valid base64: {error}") from None
+    itemsize = PCM_DTYPES[dtype].itemsize
+    if len(raw) % (itemsize * channels):
+        raise InputError(field, f"{len(raw)} bytes is not a whole number of {channels}-channel {dtype} frames")
+    values = np.frombuffer(raw, dtype=PCM_DTYPES[dtype]).reshape(-1, channels)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return values.astype(np.float32) * np.float32(_PCM_SCALE[dtype])
+
+
+def samples_array(values: list[float]) -> np.ndarray:
+    """JSON numbers as float32; a value beyond float32 becomes infinite (and is refused by :func:`check_samples`)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.fromiter(values, dtype=np.float32, count=len(values))
+
+
+def check_samples(samples: np.ndarray, sample_rate: float, settings: Settings, field: str) -> np.ndarray:
+    """Float32 1-D samples that are finite, not empty, and of a duration the service accepts."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim != 1:
+        raise InputError(field, f"expected one channel of samples, got an array of shape {samples.shape}")
+    if samples.size == 0:
+        raise InputError(field, "the recording is empty (0 samples)")
+    duration = samples.size / sample_rate
+    if duration < settings.signals.min_duration_s:
+        raise InputError(
+            field,
+            f"recording is {duration:.3f} s long, shorter than signals.min_duration_s="
+            f"{settings.signals.min_duration_s:g}",
+        )
+    if duration > settings.serving.max_duration_s:
+        raise InputError(field, _too_long(duration, settings))
+    if not np.isfinite(samples).all():
+        bad = int(np.count_nonzero(~np.isfinite(samples)))
+        raise InputError(field, f"{bad} sample(s) are NaN or infinite; send finite numbers only")
+    return samples
+
+
+def _too_long(seconds: float, settings: Settings) -> str:
+    return (
+        f"recording is {seconds:.1f} s long, above serving.max_duration_s={settings.serving.max_duration_s:g}; "
+        "send a shorter clip"
+    )

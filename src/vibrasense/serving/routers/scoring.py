@@ -1,0 +1,111 @@
+"""Scoring: one recording or a batch, as JSON samples / PCM or as uploaded audio files.
+
+JSON and uploads are separate operations, each with its own typed body (the forms are pydantic models of
+the schemas' field types). The endpoints are plain ``def``, so FastAPI runs them in worker threads, and
+hand the recordings to the scoring service.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, File, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+
+from vibrasense.errors import InputError
+from vibrasense.serving.dependencies import (
+    BatchRequestBody,
+    ScorerDep,
+    ScoreRequestBody,
+    ServiceDep,
+    json_body_openapi,
+)
+from vibrasense.serving.schemas import (
+    MAX_BATCH,
+    BatchRequest,
+    BatchResponse,
+    BearingPreset,
+    Channel,
+    MachineId,
+    ScoreRequest,
+    ScoreResponse,
+    ShaftHz,
+)
+from vibrasense.serving.service import Upload
+
+router = APIRouter(prefix="/v1/score", tags=["scoring"])
+
+ONCE_OR_PER_FILE = "Once for every file, or once per file in the order of the files."
+T = TypeVar("T")
+
+
+class FileForm(BaseModel):
+    """One audio file and what is known about its recording, as multipart/form-data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: UploadFile = Field(description="The recording: WAV, FLAC or OGG (16-bit PCM WAV is fastest).")
+    machine_id: MachineId | None = None
+    bearing: BearingPreset | None = None
+    shaft_hz: ShaftHz | None = None
+    channel: Channel | None = None
+
+
+class FilesForm(BaseModel):
+    """Several audio files as multipart/form-data; each other field is given once for all or once per file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: list[UploadFile] = Field(min_length=1, max_length=MAX_BATCH, description="The recordings.")
+    machine_id: list[MachineId] | None = Field(None, description=ONCE_OR_PER_FILE)
+    bearing: list[BearingPreset] | None = Field(None, description=ONCE_OR_PER_FILE)
+    shaft_hz: list[ShaftHz] | None = Field(None, description=ONCE_OR_PER_FILE)
+    channel: list[Channel] | None = Field(None, description=ONCE_OR_PER_FILE)
+
+
+@router.post("", response_model=ScoreResponse, openapi_extra=json_body_openapi(ScoreRequest))
+def score(request: ScoreRequestBody, service: ServiceDep, scorer: ScorerDep) -> ScoreResponse:
+    """Score one recording sent as JSON samples or base64 PCM."""
+    return service.score(request, scorer)
+
+
+@router.post("/file", response_model=ScoreResponse)
+def score_file(form: Annotated[FileForm, File()], service: ServiceDep, scorer: ScorerDep) -> ScoreResponse:
+    """Score one uploaded audio file."""
+    upload = Upload(form.file.file.read(), form.machine_id, form.bearing, form.shaft_hz, form.channel)
+    return service.score(upload, scorer)
+
+
+@router.post("/batch", response_model=BatchResponse, openapi_extra=json_body_openapi(BatchRequest))
+def score_batch(recordings: BatchRequestBody, service: ServiceDep, scorer: ScorerDep) -> BatchResponse:
+    """Score several JSON recordings; a refused one is reported in ``errors`` and the others are scored."""
+    return service.score_batch(recordings, scorer)
+
+
+@router.post("/batch/files", response_model=BatchResponse)
+def score_files(form: Annotated[FilesForm, File()], service: ServiceDep, scorer: ScorerDep) -> BatchResponse:
+    """Score several uploaded audio files; a refused one is reported in ``errors`` and the others are scored."""
+    count = len(form.files)
+    fields = zip(
+        per_file("machine_id", form.machine_id, count),
+        per_file("bearing", form.bearing, count),
+        per_file("shaft_hz", form.shaft_hz, count),
+        per_file("channel", form.channel, count),
+        strict=True,
+    )
+    uploads = [
+        Upload(upload.file.read(), *values, field=f"files[{index}]")
+        for index, (upload, values) in enumerate(zip(form.files, fields, strict=True))
+    ]
+    return service.score_batch(uploads, scorer)
+
+
+def per_file(name: str, values: list[T] | None, count: int) -> list[T | None]:
+    """A form field's value for each of ``count`` files: given once (for all) or once per file."""
+    if not values:
+        return [None] * count
+    if len(values) == 1:
+        return values * count
+    if len(values) == count:
+        return values
+    raise InputError(name, f"given {len(values)} times for {count} files; give it once or once per file")

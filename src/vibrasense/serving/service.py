@@ -1,0 +1,238 @@
+"""Scoring without HTTP: decode a recording, check it, score it, diagnose its bearing, record the verdict.
+
+The API's scoring endpoints are thin calls into :class:`ScoringService`; a script or a gateway (MQTT)
+uses it the same way, with no web framework::
+
+    service = ScoringService(settings, scorer).start()
+    verdict = service.score(Upload(Path("clip.wav").read_bytes(), machine_id="fan-1"))
+    service.close()
+
+The request's bearing and shaft speed go to the model as its :class:`SignalContext` (the model falls back to
+the context recorded at training); a column the model needs but cannot compute is refused naming the field.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from vibrasense.config import Settings
+from vibrasense.errors import InputError, ModelError
+from vibrasense.inference import Scorer
+from vibrasense.serving.diagnosis import diagnose_bearing
+from vibrasense.serving.metrics import ServingMetrics
+from vibrasense.serving.model import ModelSlot, ScorerLoader, describe, load_registered_scorer, warm_up
+from vibrasense.serving.recordings import (
+    Recording,
+    check_sample_rate,
+    check_samples,
+    decode_audio,
+    decode_pcm,
+    pick_channel,
+    samples_array,
+)
+from vibrasense.serving.schemas import (
+    UNASSIGNED_MACHINE,
+    VALIDATION_CONTEXT_KEY,
+    BatchItemError,
+    BatchResponse,
+    ModelInfo,
+    ReloadResponse,
+    ScoreRequest,
+    ScoreResponse,
+)
+from vibrasense.serving.scores import ScoreRow, ScoreStore
+from vibrasense.signals.records import SignalContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An audio file as sent (WAV, FLAC, OGG...) and what the sender said about it; ``field`` names it in errors."""
+
+    data: bytes
+    machine_id: str | None = None
+    bearing: str | None = None
+    shaft_hz: float | None = None
+    channel: int | None = None
+    field: str = "file"
+
+
+ScoringItem = ScoreRequest | Upload
+"""One recording to score: JSON samples or PCM (a validated :class:`ScoreRequest`), or an audio file."""
+
+
+def model_info(scorer: Scorer | None) -> ModelInfo | None:
+    """Name and version of a scorer, for responses."""
+    return None if scorer is None else ModelInfo(name=scorer.name, version=str(scorer.version))
+
+
+class ScoringService:
+    """The model slot, the score store and the metrics, and what turns one recording into a recorded verdict."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        scorer: Scorer | None = None,
+        *,
+        store: ScoreStore | None = None,
+        metrics: ServingMetrics | None = None,
+        loader: ScorerLoader = load_registered_scorer,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or ServingMetrics()
+        self.store = store or ScoreStore(settings.score_store_url, on_drop=self.metrics.score_store_dropped.inc)
+        self.metrics.score_store_queue.set_function(self.store.pending)
+        self.slot = ModelSlot(scorer)
+        self.loader = loader
+        self.started_at = datetime.now(UTC)
+
+    @property
+    def validation_context(self) -> dict[str, Any]:
+        """The pydantic validation context of request bodies: these serving settings (the sample-rate range)."""
+        return {VALIDATION_CONTEXT_KEY: self.settings.serving}
+
+    @property
+    def warm_rate(self) -> float:
+        """Warm-up recordings use the rate audio is featurised at, the one the model sees most."""
+        return float(self.settings.signals.sample_rate)
+
+    def start(self) -> ScoringService:
+        """Load (if none was given) and warm the model, then start the score store's writer."""
+        if self.slot.scorer is None:
+            self.slot.reload(lambda: self.loader(self.settings, None), self.warm_rate)
+        else:
+            warm_up(self.slot.require(), self.warm_rate)
+        scorer = self.slot.require()
+        self.metrics.set_model(scorer.name, str(scorer.version))
+        self.metrics.model_reloads.labels("startup").inc()
+        self.store.start()
+        return self
+
+    def close(self) -> None:
+        """Write the scores still queued and release the store."""
+        self.store.close()
+
+    def reload(self, target: str | int | None = None) -> ReloadResponse:
+        """Load the model ``target`` names (default: the settings'), warm it, then swap it in.
+
+        Requests in flight finish on the model they started with; a failed load keeps the current model.
+        """
+        started = time.perf_counter()
+        try:
+            scorer, previous = self.slot.reload(lambda: self.loader(self.settings, target), self.warm_rate)
+        except Exception as error:  # a loader may fail in many ways; the current model keeps serving
+            self.metrics.model_reloads.labels("failed").inc()
+            current = self.slot.scorer
+            still = f"still serving {describe(current)}" if current else "no model loaded"
+            log.warning("model reload (%s) failed: %s", target, error)
+            raise ModelError(f"cannot load model {target or 'from settings'} ({still}): {error}") from None
+        self.metrics.model_reloads.labels("ok").inc()
+        self.metrics.set_model(scorer.name, str(scorer.version))
+        return ReloadResponse(
+            model=ModelInfo(name=scorer.name, version=str(scorer.version)),
+            previous=model_info(previous),
+            load_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def decode(self, item: ScoringItem, scorer: Scorer, prefix: str = "") -> Recording:
+        """The checked recording of an item: one channel (the one asked for, else the model's), finite samples."""
+        model_channel = getattr(scorer, "channel", self.settings.signals.channel)
+        if isinstance(item, Upload):
+            samples, sample_rate = decode_audio(
+                item.data, self.settings, channel=item.channel, model_channel=model_channel, field=item.field
+            )
+            field, machine_id, context = item.field, item.machine_id, SignalContext(item.bearing, item.shaft_hz)
+        else:
+            sample_rate = item.sample_rate
+            check_sample_rate(sample_rate, self.settings, prefix + "sample_rate")
+            if item.samples is not None:
+                field, samples = prefix + "samples", samples_array(item.samples)
+            else:
+                field = prefix + "pcm_base64"
+                frames = decode_pcm(item.pcm_base64 or "", item.dtype, item.channels, field)
+                samples = pick_channel(frames, item.channel, model_channel, prefix + "channel")
+            machine_id, context = item.machine_id, SignalContext(item.bearing, item.shaft_hz)
+        return Recording(
+            samples=check_samples(samples, sample_rate, self.settings, field),
+            sample_rate=float(sample_rate),
+            machine_id=machine_id or UNASSIGNED_MACHINE,
+            context=context,
+            field=field,
+        )
+
+    def score(self, item: ScoringItem, scorer: Scorer | None = None, prefix: str = "") -> ScoreResponse:
+        """Decode, check and score one recording, diagnose its bearing if named, and queue the verdict for the store.
+
+        ``scorer`` (default: the one in use now) is read once, so a reload never changes a recording in flight.
+        """
+        started = time.perf_counter()
+        scorer = scorer or self.slot.require()
+        recording = self.decode(item, scorer, prefix)
+        context = recording.context
+        try:
+            score, threshold, is_anomaly = scorer.score(recording.samples, recording.sample_rate, context)
+            diagnosis = None
+            if context.bearing:
+                diagnosis = diagnose_bearing(
+                    recording.samples, recording.sample_rate, context.bearing, context.shaft_hz
+                )
+        except InputError as error:
+            raise InputError(
+                recording.field if error.source == "samples" else prefix + error.source, error.reason
+            ) from None
+        except (ValueError, FloatingPointError) as error:
+            raise InputError(
+                recording.field, f"model {describe(scorer)} cannot score this recording: {error}"
+            ) from None
+        seconds = time.perf_counter() - started
+        response = ScoreResponse(
+            machine_id=recording.machine_id,
+            score=float(score),
+            threshold=float(threshold),
+            is_anomaly=bool(is_anomaly),
+            model=ModelInfo(name=scorer.name, version=str(scorer.version)),
+            processing_ms=seconds * 1000,
+            sample_rate=recording.sample_rate,
+            duration_s=recording.duration,
+            scored_at=datetime.now(UTC),
+            diagnosis=diagnosis,
+        )
+        self._record(response, seconds)
+        return response
+
+    def score_batch(self, items: Sequence[ScoringItem | InputError], scorer: Scorer | None = None) -> BatchResponse:
+        """Score every item with one model; a refused item (or one given as its :class:`InputError`) is reported."""
+        started = time.perf_counter()
+        scorer = scorer or self.slot.require()
+        results: list[ScoreResponse] = []
+        errors: list[BatchItemError] = []
+        for index, item in enumerate(items):
+            try:
+                if isinstance(item, InputError):
+                    raise item
+                results.append(self.score(item, scorer, "" if isinstance(item, Upload) else f"recordings[{index}]."))
+            except InputError as error:
+                self.metrics.reject(error.source)
+                errors.append(BatchItemError(index=index, field=error.source, detail=error.reason))
+        return BatchResponse(results=results, errors=errors, processing_ms=(time.perf_counter() - started) * 1000)
+
+    def _record(self, response: ScoreResponse, seconds: float) -> None:
+        self.metrics.observe_score(response.machine_id, response.is_anomaly, seconds)
+        self.store.record(
+            ScoreRow(
+                machine_id=response.machine_id,
+                scored_at=response.scored_at,
+                score=response.score,
+                threshold=response.threshold,
+                is_anomaly=response.is_anomaly,
+                model_name=response.model.name,
+                model_version=response.model.version,
+                processing_ms=response.processing_ms,
+            )
+        )
