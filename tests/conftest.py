@@ -1,12 +1,17 @@
-"""Shared fixtures: where the real data lives, and the servers the integration tests use."""
+"""Shared fixtures: where the real data lives, the servers the integration tests use, and throwaway ones."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from throwaway_servers import PostgresServer, RedisServer, start_postgres, start_redis
 
 SHARED_DATA = Path(
     os.environ.get("VIBRASENSE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -46,3 +51,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if marker in item.keywords:
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def throwaway_redis() -> Iterator[RedisServer]:
+    """A Redis of the test's own on a free port, to stop, freeze and restart (never the shared one)."""
+    server = start_redis()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def throwaway_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of the module's own on a free port, with password logins, to freeze or stop."""
+    root = Path(tempfile.mkdtemp(prefix="vibrasense-pg-"))  # not under pytest's tmp: the postgres user reads it
+    try:
+        server = start_postgres(root)
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

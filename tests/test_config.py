@@ -70,3 +70,12 @@ def test_invalid_values_name_the_field(tmp_path: Path, yaml_text: str, field: st
 def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.yaml")
+
+
+def test_a_yaml_syntax_error_is_a_config_error_naming_the_file_and_line(tmp_path: Path) -> None:
+    config = tmp_path / "vibrasense.yaml"
+    config.write_text("workdir: [unclosed\n  serving: x\n")
+    with pytest.raises(ConfigError) as error:
+        load_settings(config)
+    message = str(error.value)
+    assert f"configuration file {config} is not valid YAML" in message and "line 2, column 10" in message

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -70,11 +71,25 @@ class VibrationSettings(_Section):
         return edges
 
 
+class SegmentSettings(_Section):
+    """Recordings cut into windows at ingest, each window a recording row of its own (none by default)."""
+
+    length_s: float | None = Field(None, gt=0, description="Window length in seconds; None: a recording is one row.")
+    hop_s: float | None = Field(None, gt=0, description="Seconds between window starts; None: the length.")
+
+    @model_validator(mode="after")
+    def _hop_needs_a_length(self) -> SegmentSettings:
+        if self.hop_s is not None and self.length_s is None:
+            raise ValueError("features.segment.hop_s needs features.segment.length_s")
+        return self
+
+
 class FeatureSettings(_Section):
     """Feature extraction and how it is scaled out."""
 
     logmel: LogMelSettings = LogMelSettings()
     vibration: VibrationSettings = VibrationSettings()
+    segment: SegmentSettings = SegmentSettings()
     workers: int = Field(0, ge=0, description="Local worker processes; 0 uses every core.")
     batch_size: int = Field(64, gt=0, description="Recordings per task and per written part.")
     dask_scheduler: str | None = Field(None, description="Address of a Dask scheduler, e.g. tcp://host:8786.")
@@ -369,11 +384,40 @@ class ServingSettings(_Section):
     model_alias: str = "champion"
     model_version: int | None = None
     api_key: SecretStr | None = None
+    scoring_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keys (one per client) that may score, sent in X-API-Key; empty: scoring is open. "
+        "From the environment a JSON list or comma-separated keys.",
+    )
     max_upload_mb: float = Field(50.0, gt=0)
     max_duration_s: float = Field(600.0, gt=0)
+    max_samples: int = Field(
+        10_000_000, gt=0, description="Samples one recording may decode to, every channel counted (40 MB as float32)."
+    )
     min_sample_rate: int = Field(1_000, gt=0)
     max_sample_rate: int = Field(200_000, gt=0)
     score_store_url: str | None = Field(None, description="Default: sqlite:///<workdir>/scores.db")
+    header_timeout_s: float = Field(10.0, gt=0, description="A request's line and headers must arrive within this.")
+    body_timeout_s: float = Field(60.0, gt=0, description="A request's body must arrive within this (408 after).")
+    keep_alive_s: float = Field(
+        75.0,
+        gt=0,
+        description="An idle keep-alive connection is closed after this: longer than clients and load balancers keep "
+        "one to reuse (httpx 5 s, aiohttp 15 s, ALB 60 s), else a request races the close and gets no answer.",
+    )
+    max_connections: int = Field(
+        1000, gt=1, description="Open connections at most: the oldest idle ones are closed first, then 503."
+    )
+    max_header_kb: int = Field(16, gt=0, description="A request's line and headers, at most (431 above).")
+    graceful_shutdown_s: float = Field(10.0, ge=0, description="Requests in flight get this long at shutdown.")
+
+    @field_validator("scoring_api_keys", mode="before")
+    @classmethod
+    def _keys_list(cls, keys: Any) -> Any:
+        if isinstance(keys, str):
+            text = keys.strip()
+            return json.loads(text) if text.startswith("[") else [key.strip() for key in text.split(",") if key.strip()]
+        return keys
 
 
 class Settings(BaseSettings):
@@ -431,10 +475,19 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         return Settings(**overrides)
     except ValidationError as error:
         raise ConfigError(_describe(error, path if path.is_file() else None)) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"configuration file {path} is not valid YAML: {_yaml_problem(error)}") from None
     except (ValueError, OSError) as error:
         raise ConfigError(f"cannot read configuration {path}: {error}") from None
     finally:
         _config_file.reset(token)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """What the YAML parser found and where, as an editor shows it (line and column from 1)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
 
 
 def _describe(error: ValidationError, path: Path | None) -> str:

@@ -14,13 +14,14 @@ from typer.testing import CliRunner
 from vibrasense.cli import app
 from vibrasense.config import load_settings
 from vibrasense.prognostics import diagnose
+from vibrasense.prognostics.alarm import switches
 from vibrasense.prognostics.correlation import degradation_correlation
 from vibrasense.prognostics.diagnosis import DETECTION_LEVEL, prewhiten
 from vibrasense.prognostics.health import HealthResult, health_index
 from vibrasense.prognostics.rul import PastRuns, best_guess, estimate_rul, phm2012_score, similarity_candidates
 from vibrasense.prognostics.runs import load_run
 from vibrasense.signals.bearings import PRESETS
-from vibrasense.signals.synthetic import bearing_vibration, write_run_to_failure
+from vibrasense.signals.synthetic import bearing_vibration
 
 CWRU = PRESETS["cwru-6205-de"]
 SHAFT = 1797 / 60
@@ -166,13 +167,11 @@ def test_past_runs_of_different_lives_are_matched_on_the_degradation_state() -> 
         assert 0 < estimate.low <= estimate.hours <= estimate.high
 
 
-def test_similarity_after_the_alarm_errs_early_on_synthetic_runs(tmp_path: Path) -> None:
+def test_similarity_after_the_alarm_errs_early_on_synthetic_runs(synthetic_runs: dict[int, Path]) -> None:
     settings = load_settings()
-    results = {
-        n: health_index(load_run(write_run_to_failure(tmp_path, f"bearing_{n}", n, seed=n), settings)) for n in (70, 90)
-    }
-    past = PastRuns.learn([results[70]])
-    current = results[90]
+    results = {n: health_index(load_run(folder, settings)) for n, folder in synthetic_runs.items()}
+    past = PastRuns.learn([results[120]])
+    current = results[150]
     times = current.table["event_timestamp"]
     life = (times.iloc[-1] - times.iloc[0]).total_seconds() / 3600
     at = max(times.iloc[0] + pd.Timedelta(hours=0.85 * life), current.first_alarm)
@@ -193,27 +192,35 @@ def test_phm2012_score_is_one_when_exact_and_penalises_late_more_than_early() ->
     assert late < early
 
 
-def test_synthetic_run_to_failure_end_to_end(tmp_path: Path) -> None:
-    folder = write_run_to_failure(tmp_path, n_snapshots=80, seed=2)
-    run = load_run(folder, load_settings())
+def test_synthetic_run_to_failure_end_to_end(synthetic_runs: dict[int, Path]) -> None:
+    run = load_run(synthetic_runs[150], load_settings())
     result = health_index(run)
     life = (run["event_timestamp"].iloc[-1] - run["event_timestamp"].iloc[0]).total_seconds()
     assert result.first_alarm is not None
     assert (result.first_alarm - run["event_timestamp"].iloc[0]).total_seconds() > 0.5 * life
+    assert result.onset is not None and result.first_alert is not None
+    assert result.onset <= result.first_alert <= result.first_alarm
     correlation = degradation_correlation(run)
     assert correlation.iloc[0]["spearman"] > 0.5
 
 
 @pytest.mark.realdata
-def test_ims_bearing_1_alarm_at_the_published_onset(shared_data: Path) -> None:
+def test_ims_bearing_1_onset_at_the_published_onset_and_alarm_in_the_second_half(shared_data: Path) -> None:
     run = load_run(shared_data / "ims" / "per_file_features" / "test2_raw.csv", load_settings())
-    alarms = {}
+    onsets, alarms = {}, {}
     for machine, snapshots in run.groupby("machine_id"):
         result = health_index(snapshots)
-        alarms[machine] = int((snapshots["event_timestamp"] < result.first_alarm).sum())
+        times = snapshots["event_timestamp"]
+        onsets[machine] = None if result.onset is None else int((times < result.onset).sum())
+        alarms[machine] = None if result.first_alarm is None else int((times < result.first_alarm).sum())
         assert result.table["sensor_fault"].tolist()[-2:] == [True, True]  # the last two files are near zero
-    assert 530 <= alarms["Bearing1"] <= 550
-    assert all(alarms[b] > alarms["Bearing1"] for b in ("Bearing2", "Bearing3", "Bearing4"))
+        assert switches(result.table.loc[~result.table["sensor_fault"], "alarm"]) <= 1
+    # Lee et al. (2007): bearing 1's outer-race degradation shows from files ~530-550 of 984
+    assert 530 <= onsets["Bearing1"] <= 550
+    assert all(onsets[b] is None or onsets[b] > onsets["Bearing1"] for b in ("Bearing2", "Bearing3", "Bearing4"))
+    # the alarm waits until the levels have doubled: in the second half of life, hours before the end
+    assert 0.5 * 984 <= alarms["Bearing1"] < 984 - 12
+    assert all(alarms[b] is None or alarms[b] > alarms["Bearing1"] for b in ("Bearing2", "Bearing3", "Bearing4"))
 
 
 @pytest.mark.realdata
@@ -225,15 +232,15 @@ def test_cwru_inner_and_outer_race_files_diagnosed(shared_data: Path) -> None:
     assert '"verdict": "inner_race"' in result.output and '"verdict": "outer_race"' in result.output
 
 
-def test_prognose_command_logs_to_mlflow(tmp_path: Path) -> None:
-    folder = write_run_to_failure(tmp_path / "run", n_snapshots=60, seed=3)
-    result = CliRunner().invoke(app, ["--workdir", str(tmp_path / "work"), "prognose", str(folder)])
+def test_prognose_command_logs_to_mlflow(tmp_path: Path, synthetic_runs: dict[int, Path]) -> None:
+    result = CliRunner().invoke(app, ["--workdir", str(tmp_path / "work"), "prognose", str(synthetic_runs[150])])
     assert result.exit_code == 0, result.output
     outputs = sorted(p.name for p in (tmp_path / "work" / "prognostics").iterdir())
-    assert "synthetic_bearing_1_prognosis.csv" in outputs and "synthetic_bearing_1_health.png" in outputs
-    table = pd.read_csv(tmp_path / "work" / "prognostics" / "synthetic_bearing_1_prognosis.csv")
-    assert {"health_index", "alarm", "rul_hours", "sensor_fault"} <= set(table.columns)
+    assert "bearing_150_prognosis.csv" in outputs and "bearing_150_health.png" in outputs
+    table = pd.read_csv(tmp_path / "work" / "prognostics" / "bearing_150_prognosis.csv")
+    assert {"health_index", "alarm", "alert", "phase", "elapsed_hours", "rul_hours", "sensor_fault"} <= set(table)
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'work' / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["vibrasense-prognostics"])
     assert len(runs) == 1
-    assert runs.iloc[0]["metrics.synthetic_bearing_1.alarm"] == 1.0
+    assert runs.iloc[0]["metrics.bearing_150.alarm"] == 1.0
+    assert runs.iloc[0]["metrics.bearing_150.alarm_switches"] == 1.0

@@ -40,7 +40,8 @@ def prognosis_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from vibrasense.signals.synthetic import write_run_to_failure
 
     root = tmp_path_factory.mktemp("prognosis")
-    folder = write_run_to_failure(root / "run", name=PROGNOSIS_MACHINE, n_snapshots=60, seed=3)
+    # 120 snapshots: the run-in and the healthy baseline (65) come before the defect grows (60 % of life)
+    folder = write_run_to_failure(root / "run", name=PROGNOSIS_MACHINE, n_snapshots=120, seed=3)
     run = load_run(folder, load_settings(None, workdir=root / "work"))
     (result,) = prognose(run, root / "work" / "prognostics")
     return result.files[0]

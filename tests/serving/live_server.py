@@ -7,9 +7,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+
+from vibrasense.config import Settings
+from vibrasense.serving.server import uvicorn_config
 
 
 def free_port() -> int:
@@ -20,10 +24,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL."""
+def live_server(app: FastAPI, settings: Settings | None = None, **options: Any) -> Iterator[str]:
+    """Serve ``app`` until the block ends; yields its base URL.
+
+    With ``settings``, as ``vibrasense serve`` does (:func:`uvicorn_config`: its timeouts and limits, and
+    ``options`` for uvicorn), on a free port.
+    """
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    if settings is None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    else:
+        settings.serving.host, settings.serving.port = "127.0.0.1", port
+        config = uvicorn_config(app, settings, **({"log_level": "warning"} | options))
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

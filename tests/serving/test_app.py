@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from vibrasense.config import Settings
 from vibrasense.serving.app import create_app
 from vibrasense.serving.schemas import MACHINE_ID_PATTERN, ScoreRequest
 from vibrasense.serving.scores import ScoreStore
+from vibrasense.serving.service import SCORE_SPOOL_FILE
 from vibrasense.signals.bearings import PRESETS
 
 UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:1/nothing"
@@ -59,11 +61,12 @@ def test_json_samples_and_base64_pcm_give_the_same_score(client: TestClient) -> 
 
 
 def test_batch_scores_the_good_recordings_and_reports_the_bad(client: TestClient) -> None:
+    odd_pcm = base64.b64encode(b"\x00\x01\x02").decode()  # well-formed base64, not whole int16 frames
     recordings = [
         {"sample_rate": RATE, "samples": healthy_clip(1).tolist(), "machine_id": "a"},
         {"sample_rate": RATE, "samples": [], "machine_id": "b"},
         {"sample_rate": RATE, "samples": faulty_clip(2).tolist(), "machine_id": "c"},
-        {"sample_rate": 5, "samples": [0.0] * 100},
+        {"sample_rate": RATE, "pcm_base64": odd_pcm},
     ]
     response = client.post("/v1/score/batch", json={"recordings": recordings})
     assert response.status_code == 200
@@ -71,19 +74,22 @@ def test_batch_scores_the_good_recordings_and_reports_the_bad(client: TestClient
     assert [(r["machine_id"], r["is_anomaly"]) for r in body["results"]] == [("a", False), ("c", True)]
     assert [(e["index"], e["field"]) for e in body["errors"]] == [
         (1, "recordings[1].samples"),
-        (3, "recordings[3].sample_rate"),
+        (3, "recordings[3].pcm_base64"),
     ]
 
 
-def test_batch_with_a_malformed_envelope_is_refused_whole(client: TestClient) -> None:
+def test_batch_that_breaks_the_schema_is_refused_whole_naming_the_field(client: TestClient) -> None:
     good = {"sample_rate": RATE, "samples": healthy_clip(1).tolist()}
-    for body, field in (({"recordings": []}, "recordings"), ({"recordings": [good], "colour": 1}, "colour")):
+    for body, field in (
+        ({"recordings": []}, "recordings"),
+        ({"recordings": [good], "colour": 1}, "colour"),
+        ({"recordings": [good, 7]}, "recordings[1]"),
+        ({"recordings": [good, {"sample_rate": 5, "samples": [0.0] * 100}]}, "recordings[1].sample_rate"),
+        ({"recordings": [good, {**good, "channels": "2"}]}, "recordings[1].channels"),
+        ({"recordings": [{**good, "pcm_base64": "AAAA"}]}, "recordings[0].samples"),
+    ):
         response = client.post("/v1/score/batch", json=body)
         assert response.status_code == 422 and response.json()["field"] == field, response.text
-    not_an_object = client.post("/v1/score/batch", json={"recordings": [good, 7]})
-    assert not_an_object.status_code == 200
-    (error,) = not_an_object.json()["errors"]
-    assert (error["index"], error["field"]) == (1, "recordings[1]") and len(not_an_object.json()["results"]) == 1
 
 
 def test_multipart_batch_with_one_machine_id_per_file(client: TestClient) -> None:
@@ -259,24 +265,33 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
 def test_scoring_still_works_when_the_score_store_is_down(settings: Settings, scorer: BandEnergyScorer) -> None:
     settings.serving.score_store_url = UNREACHABLE_PG
     with TestClient(create_app(settings, scorer)) as client:
+        idle = client.get("/readyz").json()
         scored = upload(client, faulty_clip(1))
+        client.app.state.service.store.flush()
         ready = client.get("/readyz").json()
         machines = client.get("/v1/machines")
-        client.app.state.service.store.flush()
         metrics = client.get("/metrics").text
     assert scored.status_code == 200 and scored.json()["is_anomaly"] is True
-    assert ready["status"] == "degraded" and ready["score_store"].startswith("unavailable")
+    assert idle["status"] == "degraded" and idle["score_store"].startswith("unavailable: score store postgresql")
+    assert ready["status"] == "degraded" and ready["score_store"].startswith("degraded: 1 score spooled (")
     assert machines.status_code == 503 and "score store" in machines.json()["detail"]
-    assert "vibrasense_score_store_dropped_total 1.0" in metrics
+    assert "vibrasense_score_store_dropped_total 0.0" in metrics
+    assert "vibrasense_score_store_spooled 1.0" in metrics and "vibrasense_score_store_degraded 1.0" in metrics
+    # The answered score waits in the spool of the work directory for the store to come back.
+    spool = sqlite3.connect(settings.workdir / SCORE_SPOOL_FILE)
+    (spooled,) = spool.execute("SELECT row FROM spool").fetchone()
+    spool.close()
+    assert json.loads(spooled)["score_id"] == scored.json()["score_id"]
 
 
 def test_scores_are_recorded_in_the_configured_store(settings: Settings, scorer: BandEnergyScorer) -> None:
     with TestClient(create_app(settings, scorer)) as client:
-        upload(client, faulty_clip(1), "fan-9")
-    reopened = ScoreStore(settings.score_store_url)
+        scored = upload(client, faulty_clip(1), "fan-9")
+    reopened = ScoreStore(settings.score_store_url, settings.workdir / SCORE_SPOOL_FILE)
     rows = reopened.history("fan-9")
     reopened.close()
     assert len(rows) == 1 and rows[0].is_anomaly and rows[0].model_version == "1"
+    assert rows[0].score_id == scored.json()["score_id"]
 
 
 def test_dashboard_page_and_assets_are_served_without_external_links(client: TestClient) -> None:
@@ -316,7 +331,13 @@ def test_openapi_has_the_typed_request_bodies(settings: Settings, scorer: BandEn
         json.dumps(spec["paths"]["/v1/machines/{machine_id}"]["get"]["parameters"][0]["schema"]),
     ]
     assert all(json.dumps(MACHINE_ID_PATTERN)[1:-1] in text for text in machine_patterns)
-    assert set(schemas["FileForm"]["properties"]["bearing"]["anyOf"][0]["enum"]) == set(PRESETS)
+    assert set(schemas["FileForm"]["properties"]["bearing"]["enum"]) == set(PRESETS)
+    # Multipart has no null; a per-file field is one value (for every file) or one per file.
+    assert "null" not in json.dumps(schemas["FileForm"]) + json.dumps(schemas["FilesForm"])
+    channel = schemas["FilesForm"]["properties"]["channel"]["anyOf"]
+    assert [choice["type"] for choice in channel] == ["array", "integer"]
+    # Exactly one of samples or pcm_base64, as the validator says.
+    assert [sorted(choice["required"]) for choice in request["oneOf"]] == [["samples"], ["pcm_base64"]]
     assert not [name for name in schemas if name.startswith("Body_")]
     api_key = spec["components"]["securitySchemes"]["APIKeyHeader"]
     assert (api_key["type"], api_key["in"], api_key["name"]) == ("apiKey", "header", "X-API-Key")

@@ -13,7 +13,8 @@ import scipy.io
 import soundfile as sf
 
 from vibrasense.errors import InputError
-from vibrasense.signals.readers import read_path
+from vibrasense.signals.layouts import discover
+from vibrasense.signals.readers import read_path, read_signal
 from vibrasense.signals.resample import resample
 
 RATE = 16_000
@@ -85,6 +86,38 @@ def test_cwru_mat_channels_and_rate(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_path(path, channel="FE").samples, fe.astype(np.float32))
     with pytest.raises(InputError, match=r"channel 'BA' does not exist; channels are \['DE', 'FE'\]"):
         read_path(path, channel="BA")
+
+
+@pytest.mark.parametrize(
+    ("relative", "variable", "rate"),
+    [
+        ("abnormal_tests/normal/IR/007/105_0.mat", "X105", 12_000),  # record 105: 12k drive end
+        ("normal/inner.mat", "X105", 12_000),  # no number in the name: the variable's says it
+        ("48k_tests/normal/x.mat", "X109", 48_000),  # record 109: 48k drive end
+        ("Normal/97_Normal_0.mat", "X097", 48_000),  # the normal baseline
+        ("normal_runs/12k_Drive_End_Bearing_Fault_Data/IR/028/mine.mat", "X056", 12_000),  # the folder says it
+        ("abnormal/48k_Drive_End_Bearing_Fault_Data/B/mine.mat", "X048", 48_000),
+        ("Normal_Baseline/mine.mat", "X001", 48_000),  # a file right in the data set's normal folder
+    ],
+)
+def test_cwru_rate_comes_from_the_record_or_the_data_set_folder_never_a_word_in_the_path(
+    tmp_path: Path, relative: str, variable: str, rate: int
+) -> None:
+    path = tmp_path / relative
+    path.parent.mkdir(parents=True)
+    scipy.io.savemat(path, {f"{variable}_DE_time": np.arange(2000.0)[:, None]})
+    assert read_path(path).sample_rate == rate
+    (ref,) = discover(path.parent)
+    assert read_signal(ref).sample_rate == rate
+
+
+def test_a_cwru_file_nothing_documents_asks_for_its_rate(tmp_path: Path) -> None:
+    path = tmp_path / "abnormal_tests" / "mine.mat"
+    path.parent.mkdir()
+    scipy.io.savemat(path, {"X001_DE_time": np.arange(2000.0)[:, None], "X001RPM": 1750})
+    with pytest.raises(InputError, match=r"record number .* or its folder"):
+        read_path(path)
+    assert read_path(path, sample_rate=12_000).sample_rate == 12_000
 
 
 def test_npy_and_csv_need_a_sample_rate(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from vibrasense.cli.common import error_console, set_global_options
-from vibrasense.errors import VibrasenseError
+from vibrasense.errors import VibrasenseError, redact
 
 NOISY_LOGGERS = ("feast", "mlflow", "lightning", "lightning.pytorch", "httpx", "alembic", "urllib3")
 
@@ -67,5 +67,5 @@ def main() -> None:
     try:
         app()
     except VibrasenseError as error:
-        error_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        error_console.print(f"[bold red]error:[/] {redact(error)}", highlight=False)
         sys.exit(error.exit_code)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from vibrasense.cli.common import console, settings
+from vibrasense.cli.common import console, output_folder, parse_duration, settings
+from vibrasense.errors import ConfigError, InputError
 
 
 def register(app: typer.Typer) -> None:
@@ -30,15 +31,23 @@ def features(
     hop_length: int | None = typer.Option(None, help="Hop between frames (samples)."),
     bearing: str | None = typer.Option(None, help="Bearing preset for defect frequencies, or 'auto'."),
     shaft_hz: float | None = typer.Option(None, help="Shaft speed in Hz when the recordings do not say it."),
+    segment: str | None = typer.Option(
+        None, help="Cut each recording into windows this long (1s, 250ms), each a row <id>@<start ms>."
+    ),
+    hop: str | None = typer.Option(None, help="Time between window starts (default: the window length)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Extract log-mel spectrograms, the 13 statistical features and vibration features.
 
-    Writes OUT/features.parquet (one row per recording), the memory-mapped log-mel store OUT/logmel/ and
-    OUT/ingest_report.json (every skipped file and why). Re-running processes only new or changed files.
+    Writes OUT/features.parquet (one row per recording, or per window with --segment), the memory-mapped
+    log-mel store OUT/logmel/ and OUT/ingest_report.json (every skipped file and why). Re-running processes
+    only new or changed files. The windows are part of the feature spec: train and serve with the same
+    features.segment (vibrasense.yaml or VIBRASENSE_FEATURES__SEGMENT__LENGTH_S / __HOP_S).
     """
     from vibrasense.features.pipeline import extract_features
 
+    if hop is not None and segment is None:
+        raise ConfigError("--hop needs --segment (the window length)")
     config = settings(
         signals={"sample_rate": sample_rate, "channel": channel},
         features={
@@ -47,11 +56,16 @@ def features(
             "dask_scheduler": dask_scheduler,
             "logmel": {"n_mels": n_mels, "n_fft": n_fft, "hop_length": hop_length},
             "vibration": {"bearing": bearing, "shaft_hz": shaft_hz},
+            "segment": {
+                "length_s": parse_duration(segment) if segment is not None else None,
+                "hop_s": parse_duration(hop) if hop is not None else None,
+            },
         },
     )
-    run = extract_features(inputs, out or config.workdir / "features", config, progress=progress)
+    run = extract_features(inputs, output_folder(out or config.workdir / "features"), config, progress=progress)
+    rows = "windows" if config.features.segment.length_s else "recordings"
     console.print(
-        f"[bold]{run.processed}[/] recordings processed, {run.unchanged} unchanged, "
+        f"[bold]{run.processed}[/] {rows} processed, {run.unchanged} recordings unchanged, "
         f"[{'red' if run.skipped else 'green'}]{len(run.skipped)} skipped[/] in {run.seconds:.1f} s"
     )
     for item in run.skipped[:20]:
@@ -59,3 +73,11 @@ def features(
     if len(run.skipped) > 20:
         console.print(f"  ... and {len(run.skipped) - 20} more, see {run.report_path}")
     console.print(f"features: {run.features_path}\nlog-mel:  {run.logmel_dir}\nreport:   {run.report_path}")
+    if run.skipped and not run.processed and not run.unchanged:
+        first = run.skipped[0]
+        raise InputError(
+            first.source if len(run.skipped) == 1 else ", ".join(str(path) for path in inputs),
+            first.reason
+            if len(run.skipped) == 1
+            else f"none of the {len(run.skipped)} recordings could be read (see {run.report_path})",
+        )

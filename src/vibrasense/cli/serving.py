@@ -29,16 +29,17 @@ def serve(
     """Load the champion model, warm it, and serve /v1/score, /v1/machines, /metrics and the dashboard.
 
     A model that cannot be loaded fails here, before the server starts; the app warms it when it starts.
-    The API key for POST /v1/models/reload comes from serving.api_key (VIBRASENSE_SERVING__API_KEY).
+    The API key for POST /v1/models/reload comes from serving.api_key (VIBRASENSE_SERVING__API_KEY), the keys
+    that may score from serving.scoring_api_keys; client timeouts and limits from serving.* (see the README).
     Native thread pools run one thread per request thread (OMP_NUM_THREADS etc. default to 1).
     """
     from vibrasense.features.threads import single_thread_environment
 
     single_thread_environment()
-    import uvicorn
-
+    from vibrasense.errors import redact
     from vibrasense.serving.app import create_app
     from vibrasense.serving.model import load_registered_scorer
+    from vibrasense.serving.server import serve as serve_app
 
     config = settings(
         serving={
@@ -53,14 +54,7 @@ def serve(
         scorer = load_registered_scorer(config)
     console.print(
         f"serving [bold]{scorer.name}[/] v{scorer.version} on http://{config.serving.host}:{config.serving.port}"
-        f" (dashboard at /, API docs at /docs); scores go to "
-        f"{config.score_store_url.split('@')[-1]}",
+        f" (dashboard at /, API docs at /docs); scores go to {redact(config.score_store_url)}",
         highlight=False,
     )
-    uvicorn.run(
-        create_app(config, scorer),
-        host=config.serving.host,
-        port=config.serving.port,
-        access_log=access_log,
-        log_level="info",
-    )
+    serve_app(create_app(config, scorer), config, access_log=access_log)

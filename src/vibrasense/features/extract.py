@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from vibrasense.config import Settings
 from vibrasense.errors import InputError
 from vibrasense.features.featurize import RawRecording, featurize_batch, resolve_bearing
-from vibrasense.features.spec import FeatureSpec
+from vibrasense.features.spec import FeatureSpec, SegmentSpec
 from vibrasense.features.threads import limit_process_threads, one_native_thread
 from vibrasense.signals.bearings import layout_context
 from vibrasense.signals.readers import read_signal
@@ -51,7 +52,8 @@ def _extract(refs: list[RecordingRef], settings: Settings) -> BatchResult:
     good: list[tuple[RecordingRef, Signal]] = []
     for ref in refs:
         try:
-            good.append((ref, _read_checked(ref, spec, settings)))
+            signal = _read_checked(ref, spec, settings)
+            good.extend(segments(ref, signal, spec.segment) if spec.segment else [(ref, signal)])
         except InputError as error:
             result.skipped.append((ref.source, ref.recording_id, error.reason))
         except Exception as error:  # a reader or decoder failing in a way nobody foresaw: report, go on
@@ -62,6 +64,30 @@ def _extract(refs: list[RecordingRef], settings: Settings) -> BatchResult:
         result.rows.append(_record_row(ref, signal, spec, recording.context) | features.values)
         result.logmels[ref.recording_id] = features.logmel
     return result
+
+
+def segments(ref: RecordingRef, signal: Signal, segment: SegmentSpec) -> list[tuple[RecordingRef, Signal]]:
+    """The windows of a recording that lie wholly inside it, each a recording of its own: id
+    ``<id>@<start in ms>``, time the recording's plus the start, the file's fingerprint and attributes."""
+    length = round(segment.length_s * signal.sample_rate)
+    hop = max(round(segment.hop_s * signal.sample_rate), 1)
+    if len(signal.samples) < length:
+        raise InputError(
+            ref.source,
+            f"recording is {signal.duration:.3f} s long, shorter than one window (features.segment.length_s="
+            f"{segment.length_s:g})",
+        )
+    windows = []
+    for start in range(0, len(signal.samples) - length + 1, hop):
+        offset_ms = round(1000 * start / signal.sample_rate)
+        window = replace(
+            ref,
+            recording_id=f"{ref.recording_id}@{offset_ms}",
+            event_timestamp=ref.event_timestamp + timedelta(milliseconds=offset_ms),
+            attributes={**ref.attributes, "recording": ref.recording_id, "offset_s": start / signal.sample_rate},
+        )
+        windows.append((window, Signal(signal.samples[start : start + length], signal.sample_rate, signal.channels)))
+    return windows
 
 
 def _read_checked(ref: RecordingRef, spec: FeatureSpec, settings: Settings) -> Signal:
@@ -95,6 +121,7 @@ def _record_row(ref: RecordingRef, signal: Signal, spec: FeatureSpec, context: S
         "bearing": bearing.name if bearing else None,
         "shaft_hz": float(shaft_hz) if shaft_hz else float("nan"),
         "_fingerprint": file_fingerprint(ref, spec),
+        "_recording": ref.attributes.get("recording", ref.recording_id),  # the file's id when this is a window
     }
 
 

@@ -110,8 +110,9 @@ def featurize_batch(
     values: list[dict[str, float]] = [{} for _ in recordings]
     logmels: list[np.ndarray | None] = [None] * len(recordings)
     if want_vibration:
+        want_envelope = any(c in spec.envelope_columns for c in wanted)
         for position, recording in enumerate(recordings):
-            values[position] |= _vibration(recording, spec)
+            values[position] |= _vibration(recording, spec, want_envelope)
     if want_audio:
         for position, (spectrogram, features) in _audio(recordings, spec).items():
             values[position] |= features
@@ -122,8 +123,9 @@ def featurize_batch(
     ]
 
 
-def _vibration(recording: RawRecording, spec: FeatureSpec) -> dict[str, float]:
-    bearing, shaft_hz = resolve_bearing(spec, recording.context)
+def _vibration(recording: RawRecording, spec: FeatureSpec, envelope: bool) -> dict[str, float]:
+    """Vibration features; the envelope ones (most of the cost) only when asked for, else NaN and dropped."""
+    bearing, shaft_hz = resolve_bearing(spec, recording.context) if envelope else (None, None)
     return vibration.vibration_features(recording.samples, recording.sample_rate, spec.vibration, bearing, shaft_hz)
 
 

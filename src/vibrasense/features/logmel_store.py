@@ -48,9 +48,27 @@ def write_index(root: Path, rows: Iterable[pd.DataFrame]) -> None:
     frames = [r for r in rows if len(r)]
     index = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=INDEX_COLUMNS)
     index = index.drop_duplicates("recording_id", keep="last").reset_index(drop=True)
+    root.mkdir(parents=True, exist_ok=True)  # no shard yet when no recording could be read
     partial = root / f".{INDEX_FILE}.partial"
     index.to_parquet(partial, index=False)
     os.replace(partial, root / INDEX_FILE)
+
+
+def remove_unindexed_shards(root: Path) -> list[str]:
+    """Delete the shards the index does not refer to (a killed run's, or ones whose recordings were all re-done).
+
+    Also deletes ``*.partial`` files. Returns the names removed; call it after :func:`write_index`.
+    """
+    index_path = root / INDEX_FILE
+    if not index_path.is_file():
+        return []
+    kept = set(pd.read_parquet(index_path, columns=["shard"])["shard"])
+    removed = []
+    for path in [*root.glob("shard-*.npy"), *root.glob(".*.partial")]:
+        if path.name not in kept:
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return sorted(removed)
 
 
 class LogMelStore:

@@ -4,7 +4,9 @@ A run discovers the recordings under each input, skips those already processed w
 and extracts the rest in batches, on local processes or on a Dask cluster. Every finished batch is written
 at once as a log-mel shard plus a Parquet part, so a run killed half-way loses at most the batches in flight
 and the next run resumes where it stopped. At the end the parts are consolidated into
-``features.parquet`` and the log-mel index, and ``ingest_report.json`` lists every recording skipped and why.
+``features.parquet`` and the log-mel index, and ``ingest_report.json`` lists every recording skipped and why,
+and every file ignored as no recording (another format, or no known layout). What a killed run leaves behind
+(``*.partial`` files, shards no part refers to) is removed by the next; its local workers exit with it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -24,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from vibrasense.config import Settings
-from vibrasense.errors import InputError, VibrasenseError
+from vibrasense.errors import InputError, LayoutError, VibrasenseError
 from vibrasense.features import logmel_store
 from vibrasense.features.extract import BatchResult, extract_batch, extract_batch_on_worker, file_fingerprint
 from vibrasense.features.spec import SPEC_FILE, FeatureSpec
@@ -42,6 +46,8 @@ REPORT_FILE = "ingest_report.json"
 PARTS_DIR = "parts"
 LOGMEL_DIR = "logmel"
 _PART_COLUMNS = ("_fingerprint", "_shard", "_start", "_n_frames")
+ORPHAN_CHECK_S = 0.5
+"""How often a local worker checks that the run that started it is still alive."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,14 @@ class SkippedRecording:
 
     source: str
     recording_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IgnoredFile:
+    """A file under the inputs that is no recording vibrasense reads (another format, or no known layout)."""
+
+    source: str
     reason: str
 
 
@@ -62,6 +76,7 @@ class FeatureRun:
     processed: int = 0
     unchanged: int = 0
     skipped: list[SkippedRecording] = field(default_factory=list)
+    ignored: list[IgnoredFile] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -95,9 +110,18 @@ def extract_features(
     out = Path(out_dir)
     run = FeatureRun(out_dir=out)
     spec = FeatureSpec.from_settings(settings)
-    refs = _unique_refs(ref for path in paths for ref in discover(path))
+    ignored: list[tuple[str, str]] = []
+    try:
+        refs = _unique_refs(ref for path in paths for ref in discover(path, ignored))
+    except LayoutError:  # no recording at all: the report still names every file and why it was ignored
+        run.ignored = [IgnoredFile(*item) for item in ignored]
+        out.mkdir(parents=True, exist_ok=True)
+        _write_report(run, paths, settings)
+        raise
+    run.ignored = [IgnoredFile(*item) for item in ignored]
     run.discovered = len(refs)
     _start_spec(out, spec)
+    _remove_partials(out, out / PARTS_DIR, out / LOGMEL_DIR)
 
     done = _processed_fingerprints(out / PARTS_DIR)
     pending = [ref for ref in refs if done.get(ref.recording_id) != file_fingerprint(ref, spec)]
@@ -176,11 +200,35 @@ def _run_batches(batches: list[list[RecordingRef]], settings: Settings) -> Itera
             yield number, extract_batch(batch, settings)
         return
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=get_context("spawn"), initializer=limit_process_threads
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(os.getpid(),)
     ) as pool:
         yield from _bounded(
             lambda batch: pool.submit(extract_batch, batch, settings), _first_done_local, batches, 2 * workers
         )
+
+
+def _start_worker(parent: int) -> None:
+    """A local worker: native pools on one thread, and an exit as soon as the run's process is gone.
+
+    A run killed with SIGKILL cannot stop its pool: without this its workers (a few hundred MB each) would
+    finish their batch and then wait on the pool's queue for ever.
+    """
+    limit_process_threads()
+    threading.Thread(target=_exit_without, args=(parent,), name="orphan-watch", daemon=True).start()
+
+
+def _exit_without(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_S)
+    os._exit(1)
+
+
+def _remove_partials(*folders: Path) -> None:
+    """Remove the ``*.partial`` files a run killed half-way left (nothing refers to them)."""
+    for folder in folders:
+        for leftover in folder.glob(".*.partial") if folder.is_dir() else []:
+            leftover.unlink(missing_ok=True)
+            log.info("removed %s, left by an interrupted run", leftover)
 
 
 def _run_on_dask(batches: list[list[RecordingRef]], settings: Settings) -> Iterator[tuple[int, BatchResult]]:
@@ -244,11 +292,18 @@ def _part_files(parts_dir: Path) -> list[Path]:
 
 
 def _processed_fingerprints(parts_dir: Path) -> dict[str, str]:
+    """Fingerprint of each processed recording; the windows of a segmented one count as the recording."""
     done: dict[str, str] = {}
     for path in _part_files(parts_dir):
-        part = pd.read_parquet(path, columns=["recording_id", "_fingerprint"])
-        done.update(zip(part["recording_id"], part["_fingerprint"], strict=True))
+        windows = "_recording" in pq.read_schema(path).names
+        part = pd.read_parquet(path, columns=["recording_id", "_fingerprint", *(["_recording"] if windows else [])])
+        done.update(zip(_recording(part), part["_fingerprint"], strict=True))
     return done
+
+
+def _recording(table: pd.DataFrame) -> pd.Series:
+    """The recording each row comes from: itself, or the recording a window was cut from."""
+    return table["_recording"].fillna(table["recording_id"]) if "_recording" in table else table["recording_id"]
 
 
 def _consolidate(out: Path, current_ids: set[str], settings: Settings) -> None:
@@ -256,15 +311,20 @@ def _consolidate(out: Path, current_ids: set[str], settings: Settings) -> None:
     parts = [pd.read_parquet(path) for path in _part_files(out / PARTS_DIR)]
     columns = [*RECORD_COLUMNS, *FeatureSpec.from_settings(settings).columns]
     if parts:
-        table = pd.concat(parts, ignore_index=True).drop_duplicates("recording_id", keep="last")
+        table = pd.concat([part.assign(_part=number) for number, part in enumerate(parts)], ignore_index=True)
+        latest = table.groupby(_recording(table))["_part"].transform("max")  # a re-cut recording: no stale window
+        table = table[table["_part"] == latest].drop_duplicates("recording_id", keep="last")
     else:
         table = pd.DataFrame(columns=[*columns, *_PART_COLUMNS])
-    previous = table[~table["recording_id"].isin(current_ids)]
+    previous = table[~_recording(table).isin(current_ids)]
     if len(previous):
         log.info("%d recordings from earlier runs on other inputs are kept in %s", len(previous), out)
     table = table.sort_values(["machine_id", "event_timestamp", "recording_id"], kind="stable")
     index = table[["recording_id", "_shard", "_start", "_n_frames"]].rename(columns=lambda c: c.lstrip("_"))
     logmel_store.write_index(out / LOGMEL_DIR, [index])
+    removed = logmel_store.remove_unindexed_shards(out / LOGMEL_DIR)
+    if removed:
+        log.info("removed %d log-mel shards no recording refers to any more from %s", len(removed), out / LOGMEL_DIR)
     features = table[columns].reset_index(drop=True)
     features["event_timestamp"] = pd.to_datetime(features["event_timestamp"], utc=True)
     partial = out / f".{FEATURES_FILE}.partial"
@@ -282,6 +342,7 @@ def _write_report(run: FeatureRun, inputs: list[Path], settings: Settings) -> No
         "processed": run.processed,
         "unchanged": run.unchanged,
         "skipped": [asdict(item) for item in run.skipped],
+        "ignored": [asdict(item) for item in run.ignored],
         "features": str(run.features_path),
         "logmel": str(run.logmel_dir),
         "feature_spec": {"hash": spec.hash, **spec.model_dump(mode="json")},

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vibrasense.config import LogMelSettings, Settings, VibrationSettings
 from vibrasense.errors import InputError
@@ -34,8 +34,19 @@ class SignalSpec(BaseModel):
     channel: int
 
 
+class SegmentSpec(BaseModel):
+    """Windows a recording is cut into at ingest: ``length_s`` long, one every ``hop_s`` seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    length_s: float = Field(gt=0)
+    hop_s: float = Field(gt=0)
+
+
 class FeatureSpec(BaseModel):
-    """Sample rate, channel, log-mel, FFT bands and the bearing and speed rules that define the features."""
+    """Sample rate, channel, log-mel, FFT bands, the bearing and speed rules and the windows that define the
+    features. ``segment`` None (the default) means a recording is one row; a spec without segments hashes and
+    saves as it did before the field existed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -43,17 +54,29 @@ class FeatureSpec(BaseModel):
     signals: SignalSpec
     logmel: LogMelSettings
     vibration: VibrationSettings
+    segment: SegmentSpec | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeatureSpec:
         """The spec the configuration asks for."""
         signals = SignalSpec(sample_rate=settings.signals.sample_rate, channel=settings.signals.channel)
-        return cls(signals=signals, logmel=settings.features.logmel, vibration=settings.features.vibration)
+        cut = settings.features.segment
+        segment = SegmentSpec(length_s=cut.length_s, hop_s=cut.hop_s or cut.length_s) if cut.length_s else None
+        return cls(
+            signals=signals, logmel=settings.features.logmel, vibration=settings.features.vibration, segment=segment
+        )
+
+    def canonical(self) -> dict[str, Any]:
+        """The spec as JSON data; ``segment`` only when set, so unsegmented specs keep their hash."""
+        data = self.model_dump(mode="json")
+        if data["segment"] is None:
+            del data["segment"]
+        return data
 
     @property
     def hash(self) -> str:
         """SHA-256 (first 16 hex digits) of the canonical JSON of the spec."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @property
@@ -74,14 +97,13 @@ class FeatureSpec(BaseModel):
     def differences(self, other: FeatureSpec) -> list[str]:
         """``field: mine vs theirs`` for each field that differs, dotted as in the configuration."""
         return [
-            f"{name}: {value!r} vs {theirs!r}"
-            for name, value, theirs in _diff(self.model_dump(mode="json"), other.model_dump(mode="json"))
+            f"{name}: {value!r} vs {theirs!r}" for name, value, theirs in _diff(self.canonical(), other.canonical())
         ]
 
     def save(self, folder: Path | str) -> Path:
         """Write ``feature_spec.json`` (with its hash, for people and tools that read it) into ``folder``."""
         path = Path(folder) / SPEC_FILE
-        path.write_text(json.dumps({"hash": self.hash, **self.model_dump(mode="json")}, indent=2))
+        path.write_text(json.dumps({"hash": self.hash, **self.canonical()}, indent=2))
         return path
 
     @classmethod

@@ -48,6 +48,12 @@ class TabularDetector(Detector):
 
     def _fit(self, X: Any, **fit_options: Any) -> None:
         values, columns = self._as_matrix(X, fitting=True)
+        if len(values) < 2:
+            raise ModelError(
+                f"{self.name}: {len(values)} normal training row(s); a detector learns the spread of normal data "
+                "and needs at least 2. Cut recordings into windows at ingest (vibrasense features --segment 1s "
+                "--hop 0.1s) or add normal recordings"
+            )
         finite = np.where(np.isfinite(values), values, np.nan)
         all_nan = np.isnan(finite).all(axis=0)
         with np.errstate(invalid="ignore"):
@@ -64,7 +70,7 @@ class TabularDetector(Detector):
             raise ModelError(
                 f"{self.name}: every feature column is empty or constant on the normal training data "
                 f"({', '.join(f'{c} ({why})' for c, why in self.dropped_columns_.items()) or 'no columns'}); "
-                "check the features stage output (vibrasense features) or choose columns that vary"
+                "check the features stage output (vibrasense features): the recordings may all be alike"
             )
         self.kept_columns_ = [c for i, c in enumerate(columns) if keep[i]]
         self.keep_index_ = np.flatnonzero(keep)

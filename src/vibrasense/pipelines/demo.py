@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vibrasense.config import Settings
+from vibrasense.errors import redact
 from vibrasense.features.pipeline import FeatureRun, extract_features
 from vibrasense.pipelines import stages
 from vibrasense.signals import synthetic
@@ -58,7 +59,7 @@ def run_demo(settings: Settings, console: Console, plant: DemoPlant = DemoPlant(
 
     console.rule("[bold]6. bearing prognostics")
     stages.prognose_run(settings, run_root, console)
-    console.print(f"\nMLflow: .venv/bin/mlflow ui --backend-store-uri {settings.tracking_uri}", highlight=False)
+    console.print(f"\nMLflow: .venv/bin/mlflow ui --backend-store-uri {redact(settings.tracking_uri)}", highlight=False)
 
 
 def _generate_plant(root: Path, plant: DemoPlant, settings: Settings) -> tuple[Path, Path]:

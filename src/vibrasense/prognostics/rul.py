@@ -45,6 +45,9 @@ class RulEstimate:
     method: str  # "exponential trend" or "past runs" or "unknown"
 
 
+UNKNOWN = RulEstimate(math.nan, math.nan, math.nan, "unknown")
+
+
 @dataclass(frozen=True)
 class PastRun:
     """One complete run to failure: its life and when its alarm fired, in hours from its start."""
@@ -99,28 +102,81 @@ def estimate_rul(
     failure_level_ratio: float = DEFAULT_FAILURE_RATIO,
     past: PastRuns | None = None,
 ) -> RulEstimate:
-    """RUL at time ``at`` using only snapshots up to ``at`` (and, if given, what past runs teach)."""
+    """RUL at time ``at`` using only snapshots up to ``at`` (and, if given, what past runs teach).
+
+    The onset counts only once it is known (at the first alert): before, the trend has no start.
+    """
     start = result.table["event_timestamp"].iloc[0]
     elapsed = (at - start).total_seconds() / 3600
     alarmed = result.first_alarm is not None and result.first_alarm <= at
     since = (at - result.first_alarm).total_seconds() / 3600 if alarmed else None  # type: ignore[operator]
-    if past is not None and past.runs:
-        return _similarity(past.runs, elapsed, since)
-    if past is not None:  # summaries only
-        lead = past.alarm_lead_hours
-        if since is not None and lead is not None:
-            remaining = max(lead - since, 0.0)
-        else:
-            remaining = max(past.mean_life_hours - elapsed, lead or 0.0)
-        return RulEstimate(remaining, 0.5 * remaining, 1.5 * remaining, "past runs")
-    usable = result.table[(result.table["event_timestamp"] <= at) & result.table["smoothed"].notna()]
-    if result.onset is not None and result.onset <= at:
-        estimate = _exponential(
-            usable[usable["event_timestamp"] >= result.onset], at, failure_level_ratio * result.threshold
-        )
+    if past is not None:
+        return _from_past(past, elapsed, since)
+    known = result.onset_known_at
+    if result.onset is not None and known is not None and known <= at:
+        table = result.table
+        trend = table[(table["event_timestamp"] >= result.onset) & (table["event_timestamp"] <= at)]
+        trend = trend[trend["smoothed"].notna()]
+        sums = _TrendSums()
+        origin = trend["event_timestamp"].iloc[0] if len(trend) else at
+        for time, value in zip(trend["event_timestamp"], trend["smoothed"], strict=True):
+            sums.add((time - origin).total_seconds() / 3600, value)
+        estimate = sums.extrapolate((at - origin).total_seconds() / 3600, failure_level_ratio * result.threshold)
         if estimate is not None:
             return estimate
-    return RulEstimate(math.nan, math.nan, math.nan, "unknown")
+    return UNKNOWN
+
+
+def rul_series(
+    result: HealthResult,
+    failure_level_ratio: float = DEFAULT_FAILURE_RATIO,
+    past: PastRuns | None = None,
+) -> list[RulEstimate | None]:
+    """:func:`estimate_rul` at every snapshot of the run (None at a sensor fault), in one pass.
+
+    The trend fit keeps running sums, so each snapshot costs the same however long the run: the same
+    estimates as asking at each snapshot, without refitting every earlier point each time.
+    """
+    table = result.table
+    times = table["event_timestamp"]
+    faults = table["sensor_fault"].to_numpy(dtype=bool)
+    if past is not None:
+        start = times.iloc[0]
+        alarm = result.first_alarm
+        estimates: list[RulEstimate | None] = []
+        for at, fault in zip(times, faults, strict=True):
+            since = (at - alarm).total_seconds() / 3600 if alarm is not None and alarm <= at else None
+            estimates.append(None if fault else _from_past(past, (at - start).total_seconds() / 3600, since))
+        return estimates
+    onset, known = result.onset, result.onset_known_at
+    target = failure_level_ratio * result.threshold
+    smoothed = table["smoothed"].to_numpy(dtype=float)
+    sums = _TrendSums()
+    origin = None
+    out: list[RulEstimate | None] = []
+    for at, fault, value in zip(times, faults, smoothed, strict=True):
+        if onset is not None and at >= onset and np.isfinite(value):
+            origin = at if origin is None else origin
+            sums.add((at - origin).total_seconds() / 3600, value)
+        if fault:
+            out.append(None)
+            continue
+        estimate = None
+        if origin is not None and known is not None and known <= at:
+            estimate = sums.extrapolate((at - origin).total_seconds() / 3600, target)
+        out.append(estimate or UNKNOWN)
+    return out
+
+
+def _from_past(past: PastRuns, elapsed: float, since: float | None) -> RulEstimate:
+    if past.runs:
+        return _similarity(past.runs, elapsed, since)
+    lead = past.alarm_lead_hours  # summaries only
+    if since is not None and lead is not None:
+        remaining = max(lead - since, 0.0)
+    else:
+        remaining = max(past.mean_life_hours - elapsed, lead or 0.0)
+    return RulEstimate(remaining, 0.5 * remaining, 1.5 * remaining, "past runs")
 
 
 def similarity_candidates(runs: tuple[PastRun, ...], elapsed: float, since: float | None) -> list[float]:
@@ -144,7 +200,7 @@ def best_guess(candidates: list[float], spread: float = SIMILARITY_SPREAD) -> fl
     weights = np.tile(np.exp(-(z**2) / 2), len(values))
     truths = (values[:, None] * np.exp(spread * z)[None, :]).ravel()
     guesses = np.linspace(0.0, float(values.max()), 401)[1:]
-    expected = [_scores(truths, np.full_like(truths, guess)) @ weights for guess in guesses]
+    expected = _scores(truths[None, :], guesses[:, None]) @ weights
     return float(guesses[int(np.argmax(expected))])
 
 
@@ -157,29 +213,48 @@ def _similarity(runs: tuple[PastRun, ...], elapsed: float, since: float | None) 
     return RulEstimate(guess, low, high, "past runs")
 
 
-def _exponential(trend: pd.DataFrame, at: pd.Timestamp, failure_level: float) -> RulEstimate | None:
-    if len(trend) < MIN_TREND_POINTS:
-        return None
-    hours = (trend["event_timestamp"] - trend["event_timestamp"].iloc[0]).dt.total_seconds().to_numpy() / 3600
-    log_index = np.log(np.maximum(trend["smoothed"].to_numpy(dtype=float), 1e-9))
-    slope, intercept = np.polyfit(hours, log_index, 1)
-    if slope <= 0:
-        return None
-    residuals = log_index - (slope * hours + intercept)
-    spread = np.sqrt(np.sum(residuals**2) / max(len(hours) - 2, 1) / np.sum((hours - hours.mean()) ** 2))
-    now = hours[-1] + (at - trend["event_timestamp"].iloc[-1]).total_seconds() / 3600
-    current = max(float(log_index[-1]), slope * now + intercept)
-    target = math.log(failure_level)
+class _TrendSums:
+    """Running sums of (hours, log index) for a least-squares line, extended one point at a time."""
 
-    def remaining(rate: float) -> float:
-        return max((target - current) / rate, 0.0) if rate > 0 else math.inf
+    def __init__(self) -> None:
+        self.n = 0
+        self.h = self.y = self.hh = self.hy = self.yy = 0.0
+        self.last_h = self.last_y = math.nan
 
-    return RulEstimate(
-        remaining(slope),
-        remaining(slope + 1.96 * spread),
-        remaining(slope - 1.96 * spread),
-        "exponential trend",
-    )
+    def add(self, hours: float, index: float) -> None:
+        y = math.log(max(float(index), 1e-9))
+        self.n += 1
+        self.h += hours
+        self.y += y
+        self.hh += hours * hours
+        self.hy += hours * y
+        self.yy += y * y
+        self.last_h, self.last_y = hours, y
+
+    def extrapolate(self, now: float, failure_level: float) -> RulEstimate | None:
+        """Hours until the fitted exponential reaches ``failure_level`` (95 % band from the slope's standard
+        error), ``now`` hours after the first point; None with too few points or no growth."""
+        if self.n < MIN_TREND_POINTS:
+            return None
+        sxx = self.hh - self.h * self.h / self.n
+        if sxx <= 0:
+            return None
+        sxy = self.hy - self.h * self.y / self.n
+        slope = sxy / sxx
+        if slope <= 0:
+            return None
+        intercept = (self.y - slope * self.h) / self.n
+        residual = max(self.yy - self.y * self.y / self.n - slope * sxy, 0.0)
+        spread = math.sqrt(residual / max(self.n - 2, 1) / sxx)
+        current = max(self.last_y, slope * now + intercept)
+        target = math.log(failure_level)
+
+        def remaining(rate: float) -> float:
+            return max((target - current) / rate, 0.0) if rate > 0 else math.inf
+
+        return RulEstimate(
+            remaining(slope), remaining(slope + 1.96 * spread), remaining(slope - 1.96 * spread), "exponential trend"
+        )
 
 
 def _scores(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:

@@ -1,7 +1,10 @@
 """Where runs and models are tracked: MLflow on SQLite in the work directory, or PostgreSQL by config.
 
-A PostgreSQL tracking store that cannot be reached fails in seconds with the fix, instead of MLflow's long
-retries: the TCP connection is checked first.
+A server-backed tracking store that cannot be used fails in seconds with the fix, instead of after MLflow's
+retries (its SQL store retries creating its engine ten times, about 100 s, whatever the cause; its
+``MLFLOW_HTTP_REQUEST_*`` settings cover only HTTP servers): the TCP connection is checked first, then a
+database one with a short connect and statement timeout, so a wrong password or a missing database is named
+at once. Every message shows the URI with its password hidden.
 """
 
 from __future__ import annotations
@@ -13,10 +16,15 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from vibrasense.config import Settings
-from vibrasense.errors import StoreError
+from vibrasense.errors import StoreError, redact
 
 CONNECT_TIMEOUT_S = 3.0
 ARTIFACTS_DIR = "mlartifacts"  # run artifacts, in the work directory
+_DEFAULT_PORTS = {"postgresql": 5432, "postgres": 5432, "mysql": 3306, "http": 80, "https": 443}
+_FIX = (
+    "set tracking.tracking_uri (VIBRASENSE_TRACKING__TRACKING_URI) to a usable store, or leave it unset for "
+    "SQLite in the work directory"
+)
 
 
 def tracking_client(settings: Settings) -> MlflowClient:
@@ -31,23 +39,50 @@ def tracking_client(settings: Settings) -> MlflowClient:
 
 
 def check_reachable(uri: str) -> None:
-    """Raise :class:`StoreError` when a server-backed tracking store does not accept TCP connections."""
+    """Raise :class:`StoreError` when a server-backed tracking store refuses connections or logins."""
     parts = urlsplit(uri)
     scheme = parts.scheme.split("+")[0]
-    default_ports = {"postgresql": 5432, "postgres": 5432, "mysql": 3306, "http": 80, "https": 443}
-    if scheme not in default_ports:
+    if scheme not in _DEFAULT_PORTS:
         return
     host = parts.hostname or "localhost"
-    port = parts.port or default_ports[scheme]
+    port = parts.port or _DEFAULT_PORTS[scheme]
     try:
         socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as error:
-        shown = uri.replace(f"{parts.password}@", "***@") if parts.password else uri
         raise StoreError(
-            f"tracking store {shown} is unreachable at {host}:{port} ({error}); start the server, or set "
-            "tracking.tracking_uri (VIBRASENSE_TRACKING__TRACKING_URI) to a reachable store or leave it unset "
-            "for SQLite in the work directory"
+            redact(f"tracking store {uri} is unreachable at {host}:{port} ({error}); start the server, or {_FIX}")
         ) from None
+    if scheme in ("postgresql", "postgres", "mysql"):
+        _check_database(uri)
+
+
+def _check_database(uri: str) -> None:
+    """Log in and run ``SELECT 1`` within :data:`CONNECT_TIMEOUT_S`, as MLflow's engine would, but once."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+    from sqlalchemy.pool import NullPool
+
+    try:
+        url = make_url(uri)
+        timeout = int(CONNECT_TIMEOUT_S)
+        if url.get_backend_name() == "postgresql":
+            if url.drivername in ("postgresql", "postgres"):
+                url = url.set(drivername="postgresql+psycopg")  # the driver installed with vibrasense
+            arguments = {"connect_timeout": timeout, "options": f"-c statement_timeout={timeout * 1000}"}
+        else:
+            arguments = {"connect_timeout": timeout}
+        engine = create_engine(url, poolclass=NullPool, connect_args=arguments)
+    except (ArgumentError, ImportError, ValueError) as error:
+        raise StoreError(redact(f"tracking store {uri} is not a usable URI ({error}); {_FIX}")) from None
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as error:
+        reason = " ".join(str(getattr(error, "orig", None) or error).split())[:300]
+        raise StoreError(redact(f"tracking store {uri} refuses the connection: {reason}; {_FIX}")) from None
+    finally:
+        engine.dispose()
 
 
 def experiment_id(client: MlflowClient, settings: Settings, name: str) -> str:

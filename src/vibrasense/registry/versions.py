@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from vibrasense.config import Settings
-from vibrasense.errors import ModelError
+from vibrasense.errors import ModelError, redact
 from vibrasense.inference import ModelScorer
 from vibrasense.models.base import Detector, load_detector
 from vibrasense.registry.tracking import tracking_client
@@ -60,8 +60,8 @@ def resolve_version(client: MlflowClient, settings: Settings, alias_or_version: 
     except MlflowException:
         known = ", ".join(f"v{v.version} {v.aliases}" for v in _versions(client, name)) or "none"
         raise ModelError(
-            f"no version {target!r} of registered model {name!r} in {settings.tracking_uri} (versions: {known}); "
-            "train one with `vibrasense train` or pick an existing alias/version"
+            f"no version {target!r} of registered model {name!r} in {redact(settings.tracking_uri)} (versions: "
+            f"{known}); train one with `vibrasense train` or pick an existing alias/version"
         ) from None
 
 

@@ -8,6 +8,8 @@ Scoring itself is :class:`~vibrasense.serving.service.ScoringService`, which kno
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -32,20 +34,27 @@ from vibrasense.serving.routers import dashboard, machines, models, operations, 
 from vibrasense.serving.scores import ScoreStore
 from vibrasense.serving.service import ScoringService
 
+log = logging.getLogger(__name__)
+
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Limit the thread pools, load and warm the model, start the score writer; write what is queued at the end.
+    """Limit the thread pools, load and warm the model, start the score writer and the feature store's probe;
+    write what is queued at the end.
 
     The pools are limited before any worker thread scores (torch and OpenMP keep a thread's count once it has
     used them); a model whose load brings torch limits it before its warm-up (:class:`ModelSlot`).
     """
     service: ScoringService = app.state.service
+    online: OnlineFeatures = app.state.online
     limit_process_threads()
     await run_in_threadpool(service.start)
+    await run_in_threadpool(online.start)
+    limit_process_threads()  # the feature store's import brings torch
     try:
         yield
     finally:
+        online.stop()
         await run_in_threadpool(service.close)
 
 
@@ -60,6 +69,13 @@ def create_app(
 ) -> FastAPI:
     """The scoring service; it loads (``scorer is None``) and warms the model when it starts."""
     service = ScoringService(settings, scorer, store=score_store, metrics=metrics, loader=loader)
+    if not settings.serving.scoring_api_keys and not _loopback(settings.serving.host):
+        log.warning(
+            "scoring is open to anyone who reaches %s:%d: set serving.scoring_api_keys "
+            "(VIBRASENSE_SERVING__SCORING_API_KEYS) to require a key",
+            settings.serving.host,
+            settings.serving.port,
+        )
     app = FastAPI(
         title="vibrasense scoring service",
         version=__version__,
@@ -71,7 +87,9 @@ def create_app(
     app.state.online = OnlineFeatures(settings, feature_client)
     app.state.prognoses = PrognosisReader(settings.workdir / "prognostics")
     problems.install(app)
-    app.add_middleware(BodySizeLimit, max_upload_mb=settings.serving.max_upload_mb)
+    app.add_middleware(
+        BodySizeLimit, max_upload_mb=settings.serving.max_upload_mb, body_timeout_s=settings.serving.body_timeout_s
+    )
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)  # outermost: it sees every answer
     for router in (scoring.router, machines.router, models.router, operations.router, dashboard.router):
         app.include_router(router)
@@ -86,3 +104,10 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

@@ -40,7 +40,7 @@ REQUIRED = (
     "rul_method",
 )
 NUMERIC = ("health_index", "smoothed", "threshold", "rul_hours", "rul_low_hours", "rul_high_hours")
-FLAGS = ("sensor_fault", "above", "alarm")
+FLAGS = ("sensor_fault", "above", "alarm", "above_alert", "alert")
 
 FileVersion = tuple[int, int]  # (mtime_ns, size)
 
@@ -198,12 +198,14 @@ def _finite(value: object) -> float | None:
 
 
 def _onset(usable: pd.DataFrame) -> datetime | None:
-    """First above-threshold snapshot of the window that raised the first alarm (``prognostics.alarm``)."""
-    alarm = usable["alarm"].to_numpy()
+    """First above-threshold snapshot of the window that raised the first alert (``prognostics.health``), or of
+    the first alarm in a table without alerts."""
+    state, over = ("alert", "above_alert") if "alert" in usable.columns else ("alarm", "above")
+    alarm = usable[state].to_numpy()
     if not alarm.any():
         return None
     first = int(np.argmax(alarm))
-    above = usable["above"].to_numpy() if "above" in usable.columns else alarm
+    above = usable[over].to_numpy() if over in usable.columns else alarm
     start = max(0, first - HealthSettings().alarm_n + 1)
     window = np.flatnonzero(above[start : first + 1])
     position = start + int(window[0]) if window.size else first

@@ -8,6 +8,7 @@ process without "duplicated timeseries" errors. Machine ids come from clients, s
 from __future__ import annotations
 
 import threading
+from typing import Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,6 +23,16 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 
 """Request latency buckets in seconds, dense around the 20 ms goal of the scoring path."""
 
 OTHER_MACHINES = "other"
+
+
+class ScoreStoreState(Protocol):
+    """What the metrics read of the score store."""
+
+    healthy: bool
+
+    def pending(self) -> int: ...
+
+    def spooled(self) -> int: ...
 
 
 class ServingMetrics:
@@ -83,12 +94,33 @@ class ServingMetrics:
         )
         self.score_store_dropped = Counter(
             "vibrasense_score_store_dropped_total",
-            "Scores not recorded because the score store's queue was full or the store failed.",
+            "Scores answered and lost: the local spool and the score store both failed to take them.",
             registry=self.registry,
         )
         self.score_store_queue = Gauge(
-            "vibrasense_score_store_queue_size", "Scores waiting to be written.", registry=self.registry
+            "vibrasense_score_store_queue_size", "Scores queued in memory for the spool.", registry=self.registry
         )
+        self.score_store_spooled = Gauge(
+            "vibrasense_score_store_spooled",
+            "Scores in the local spool, answered and not yet confirmed by the score store.",
+            registry=self.registry,
+        )
+        self.score_store_degraded = Gauge(
+            "vibrasense_score_store_degraded",
+            "1 while the score store is unavailable or spooled scores of an outage wait to be replayed.",
+            registry=self.registry,
+        )
+        self.score_store_replayed = Counter(
+            "vibrasense_score_store_replayed_total",
+            "Scores written to the score store from the spool after it was unavailable.",
+            registry=self.registry,
+        )
+
+    def watch_score_store(self, store: ScoreStoreState) -> None:
+        """Read the queue, the spool and the health of ``store`` at every scrape."""
+        self.score_store_queue.set_function(store.pending)
+        self.score_store_spooled.set_function(store.spooled)
+        self.score_store_degraded.set_function(lambda: 0.0 if store.healthy else 1.0)
 
     def machine_label(self, machine_id: str) -> str:
         """The label value for a machine: its id, or ``other`` once the cap of distinct ids is reached."""

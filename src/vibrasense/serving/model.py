@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from vibrasense.config import Settings
-from vibrasense.errors import InputError, ModelError
+from vibrasense.errors import InputError, ModelError, VibrasenseError, redact
 from vibrasense.inference import Scorer, Verdict, limit_process_threads
 from vibrasense.signals.records import SignalContext
 
@@ -44,7 +44,14 @@ def load_registered_scorer(settings: Settings, alias_or_version: str | int | Non
     target = alias_or_version
     if target is None:
         target = settings.serving.model_version or settings.serving.model_alias
-    return load_scorer(settings, target)
+    try:
+        return load_scorer(settings, target)
+    except VibrasenseError:
+        raise
+    except Exception as error:  # MLflow and its stores raise many types, often with the store's URI in them
+        raise ModelError(
+            redact(f"cannot load model {target!r} from the registry at {settings.tracking_uri}: {error}")
+        ) from None
 
 
 def warm_up(scorer: Scorer, sample_rate: float) -> Verdict:

@@ -7,19 +7,25 @@ once, most specific class first. A Problem names the field at fault (``recording
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from vibrasense.errors import ConfigError, InputError, ModelError, StoreError, VibrasenseError
+from vibrasense.errors import ConfigError, InputError, ModelError, StoreError, VibrasenseError, redact
 from vibrasense.serving.model import ModelUnavailable
-from vibrasense.serving.recordings import UnsupportedFormat
-from vibrasense.serving.schemas import Problem
+from vibrasense.serving.recordings import RecordingTooLarge, UnsupportedFormat
+from vibrasense.serving.schemas import SAMPLES_ERRORS, Problem
+
+log = logging.getLogger(__name__)
+
+CLIENT_CLOSED_REQUEST = 499
+"""nginx's status for a client that left before its request was complete: logged and counted, never a 500."""
 
 
 class NotFound(InputError):
@@ -39,6 +45,7 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Unauthorized, 401),
     (Forbidden, 403),
     (UnsupportedFormat, 415),
+    (RecordingTooLarge, 413),
     (ModelUnavailable, 503),
     (StoreError, 503),
     (InputError, 422),
@@ -60,10 +67,10 @@ def status_of(error: Exception) -> int:
 
 
 def problem_response(request: Request, status: int, error: str, field: str | None, detail: str) -> JSONResponse:
-    """A Problem body; refused input is counted by field in the service's metrics."""
+    """A Problem body (any password in it hidden); refused input is counted by field in the service's metrics."""
     if field is not None and status in BAD_INPUT:
         request.app.state.service.metrics.reject(field)
-    return JSONResponse(Problem(error=error, field=field, detail=detail).model_dump(), status_code=status)
+    return JSONResponse(Problem(error=error, field=field, detail=redact(detail)).model_dump(), status_code=status)
 
 
 def validation_problem(error: ValidationError | RequestValidationError, prefix: str = "") -> InputError:
@@ -78,6 +85,9 @@ def field_problem(detail: Any, prefix: str = "") -> InputError:
         location = location[1:]
     field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location).lstrip(".")
     name = prefix + field if field else prefix.rstrip(".") or "body"
+    if detail.get("type") in SAMPLES_ERRORS:  # the input is the placeholder of the parsed array: the message says it
+        kind = RecordingTooLarge if detail["type"] == "too_many_samples" else InputError
+        return kind(name, detail["msg"])
     return InputError(name, f"{detail['msg']} (got {_preview(detail.get('input'))})")
 
 
@@ -95,8 +105,11 @@ def install(app: FastAPI) -> None:
         problem = validation_problem(error)
         return problem_response(request, 422, "InputError", problem.source, problem.reason)
 
-    async def http_error(request: Request, error: Exception) -> JSONResponse:
+    async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
+        if error.status_code == CLIENT_CLOSED_REQUEST:  # nobody is left to read an answer
+            log.info("%s %s: %s", request.method, request.url.path, error.detail)
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
         field = getattr(error, "field", None)
         response = problem_response(
             request, error.status_code, HTTPStatus(error.status_code).phrase, field, str(error.detail)

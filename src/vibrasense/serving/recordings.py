@@ -12,13 +12,15 @@ import base64
 import binascii
 import io
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
 
 from vibrasense.config import Settings
 from vibrasense.errors import InputError
-from vibrasense.serving.schemas import UNASSIGNED_MACHINE, sample_rate_problem
+from vibrasense.serving.schemas import MAX_CHANNELS, UNASSIGNED_MACHINE, sample_rate_problem
+from vibrasense.signals.readers import check_wav_complete
 from vibrasense.signals.records import SignalContext
 
 NO_CONTEXT = SignalContext()
@@ -32,8 +34,27 @@ PCM_DTYPES: dict[str, np.dtype] = {
 _PCM_SCALE = {"int16": 1 / 32768.0, "int32": 1 / 2147483648.0, "float32": 1.0, "float64": 1.0}
 
 
+BLOCK_FRAMES = 65_536
+"""Frames decoded at a time: an 8-channel block is 2 MB, whatever the length of the file."""
+HEADER_BYTES = 65_536
+"""Bytes of an upload read to check its WAV header against the frames it holds."""
+
+
 class UnsupportedFormat(InputError):
     """The upload is not an audio format soundfile reads."""
+
+
+class RecordingTooLarge(InputError):
+    """The recording decodes to more samples than serving.max_samples (413)."""
+
+
+def too_many_samples(samples: int, settings: Settings, field: str) -> RecordingTooLarge:
+    """The refusal of a recording of ``samples`` samples (every channel counted), naming the limit."""
+    return RecordingTooLarge(
+        field,
+        f"the recording holds {samples:,} samples (every channel counted), above serving.max_samples="
+        f"{settings.serving.max_samples:,}; send a shorter clip, fewer channels or a lower sample rate",
+    )
 
 
 @dataclass(frozen=True)
@@ -61,47 +82,92 @@ def check_sample_rate(sample_rate: float, settings: Settings, field: str = "samp
         raise InputError(field, problem)
 
 
-def pick_channel(frames: np.ndarray, asked: int | None, model_channel: int, field: str = "channel") -> np.ndarray:
-    """One channel of (frames, channels) samples: the one asked for, else the model's; mono is its own channel."""
-    channels = frames.shape[1]
+def channel_index(channels: int, asked: int | None, model_channel: int, field: str = "channel") -> int:
+    """The channel to score of ``channels``: the one asked for, else the model's; mono is its own channel."""
     if channels == 1:
-        return np.ascontiguousarray(frames[:, 0])
+        return 0
     wanted = model_channel if asked is None else asked
     if wanted >= channels:
         whose = f"channel {asked} was asked for" if asked is not None else f"the model reads channel {wanted}"
         raise InputError(field, f"{whose} but the recording has {channels} channels; give channel 0..{channels - 1}")
-    return np.ascontiguousarray(frames[:, wanted])
+    return wanted
+
+
+def pick_channel(frames: np.ndarray, asked: int | None, model_channel: int, field: str = "channel") -> np.ndarray:
+    """One channel of (frames, channels) samples: the one asked for, else the model's; mono is its own channel."""
+    return np.ascontiguousarray(frames[:, channel_index(frames.shape[1], asked, model_channel, field)])
 
 
 def decode_audio(
-    data: bytes, settings: Settings, *, channel: int | None = None, model_channel: int = 0, field: str = "file"
+    data: bytes | BinaryIO,
+    settings: Settings,
+    *,
+    channel: int | None = None,
+    model_channel: int = 0,
+    field: str = "file",
 ) -> tuple[np.ndarray, float]:
     """Decode an audio file (WAV, FLAC, OGG...) to float32 samples of one channel; ``(samples, sample_rate)``.
 
-    The rate and length are checked from the header, before the samples are decoded.
+    ``data`` is the file's bytes or a binary file object (an upload's spooled file, read in place). Rate,
+    channels, duration and sample count (serving.max_samples) are checked from the header before anything is
+    decoded; then only the scored channel is kept, :data:`BLOCK_FRAMES` frames at a time, so a small file
+    declaring hours of 8-channel audio costs neither memory nor time. A WAV holding fewer frames than its
+    header declares is refused as truncated.
     """
-    if not data:
+    stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    head = stream.read(HEADER_BYTES)
+    if not head:
         raise InputError(field, "the uploaded file is empty; send a WAV recording")
+    stream.seek(0)
     try:
-        with sf.SoundFile(io.BytesIO(data)) as audio:
-            sample_rate = float(audio.samplerate)
+        with sf.SoundFile(stream) as audio:
+            sample_rate, frames, channels = float(audio.samplerate), audio.frames, audio.channels
             check_sample_rate(sample_rate, settings, field)
-            if audio.frames > settings.serving.max_duration_s * sample_rate:
-                raise InputError(field, _too_long(audio.frames / sample_rate, settings))
-            frames = audio.read(dtype="float32", always_2d=True)
+            if channels > MAX_CHANNELS:
+                raise InputError(field, f"the recording has {channels} channels, more than {MAX_CHANNELS}")
+            wanted = channel_index(channels, channel, model_channel)
+            if frames > settings.serving.max_duration_s * sample_rate:
+                raise InputError(field, _too_long(frames / sample_rate, settings))
+            if frames * channels > settings.serving.max_samples:
+                raise too_many_samples(frames * channels, settings, field)
+            samples = np.empty(frames, dtype=np.float32)
+            buffer = np.empty((min(BLOCK_FRAMES, max(frames, 1)), channels), dtype=np.float32)  # reused per block
+            filled = 0
+            while filled < frames:
+                block = audio.read(dtype="float32", always_2d=True, out=buffer[: min(len(buffer), frames - filled)])
+                if not len(block):
+                    break
+                samples[filled : filled + len(block)] = block[:, wanted]
+                filled += len(block)
     except sf.LibsndfileError as error:
         raise UnsupportedFormat(
             field, f"not a readable audio file ({error}); send WAV, FLAC or OGG (16-bit PCM WAV is fastest)"
         ) from None
     except (RuntimeError, ValueError, EOFError) as error:
         raise InputError(field, f"corrupt or truncated audio file: {error}") from None
-    return pick_channel(frames, channel, model_channel), sample_rate
+    if filled < frames:
+        raise InputError(field, f"truncated audio file: its header declares {frames} frames, {filled} could be read")
+    check_wav_complete(field, head, filled, sample_rate)
+    return samples, sample_rate
 
 
-def decode_pcm(encoded: str, dtype: str, channels: int, field: str = "pcm_base64") -> np.ndarray:
-    """Base64 little-endian interleaved PCM as float32 (frames, channels), integers scaled to [-1, 1]."""
+def decode_pcm(
+    encoded: str,
+    dtype: str,
+    channels: int,
+    field: str = "pcm_base64",
+    settings: Settings | None = None,
+) -> np.ndarray:
+    """Base64 little-endian interleaved PCM as float32 (frames, channels), integers scaled to [-1, 1].
+
+    With ``settings``, a payload of more than serving.max_samples values is refused before it is decoded.
+    """
     if dtype not in PCM_DTYPES:
         raise InputError("dtype", f"{dtype!r} is not supported; use one of {', '.join(PCM_DTYPES)}")
+    if settings is not None:
+        values = len(encoded) * 3 // 4 // PCM_DTYPES[dtype].itemsize
+        if values > settings.serving.max_samples:
+            raise too_many_samples(values, settings, field)
     try:
         raw = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as error:
@@ -127,6 +193,8 @@ def check_samples(samples: np.ndarray, sample_rate: float, settings: Settings, f
         raise InputError(field, f"expected one channel of samples, got an array of shape {samples.shape}")
     if samples.size == 0:
         raise InputError(field, "the recording is empty (0 samples)")
+    if samples.size > settings.serving.max_samples:
+        raise too_many_samples(samples.size, settings, field)
     duration = samples.size / sample_rate
     if duration < settings.signals.min_duration_s:
         raise InputError(

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
@@ -141,29 +143,90 @@ def serving_json_schema(serving: ServingSettings) -> type[GenerateJsonSchema]:
     return type("ServingJsonSchema", (ServingJsonSchema,), {"serving": serving})
 
 
+@dataclass(frozen=True)
+class Float32Samples:
+    """Metadata of :data:`Samples`: a JSON list of numbers, validated into one float32 array.
+
+    A list arriving in Python is converted (a number beyond float32 becomes infinite, and is refused later
+    as such); a placeholder string that :mod:`vibrasense.serving.json_body` put in a body stands for the array
+    it parsed, found in the validation context under :data:`PARSED_SAMPLES_KEY` (or the error it found).
+    The JSON schema is the list's.
+    """
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.with_info_wrap_validator_function(
+            _float32_samples, core_schema.list_schema(core_schema.float_schema())
+        )
+
+
+PARSED_SAMPLES_KEY = "vibrasense_parsed_samples"
+SAMPLES_ERRORS = frozenset({"too_many_samples", "not_a_number"})
+"""Error types of parsed samples: their message is whole (the placeholder is not shown as the input)."""
+
+
+def _float32_samples(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> np.ndarray:
+    if isinstance(value, str):
+        parsed = (info.context or {}).get(PARSED_SAMPLES_KEY) or {}
+        if value in parsed:
+            found = parsed[value]
+            if isinstance(found, PydanticCustomError):
+                raise found
+            return found
+    values = handler(value)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.fromiter(values, dtype=np.float32, count=len(values))
+
+
+Samples = Annotated[np.ndarray, Float32Samples()]
+
+
 # -- request bodies ---------------------------------------------------------------------------------
 
 
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's ``integer`` in a strict body: 3 and 3.0 are the same number; "3" and true are not numbers."""
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+JsonInteger = BeforeValidator(_json_integer)
+"""With ``Field(strict=False)``: an integer field of a strict JSON body, as JSON Schema reads one."""
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$"
+
+ONLY_SAMPLES: dict[str, Any] = {"required": ["samples"], "properties": {"samples": {"type": "array"}}}
+ONLY_PCM: dict[str, Any] = {"required": ["pcm_base64"], "properties": {"pcm_base64": {"type": "string"}}}
+"""A :class:`ScoreRequest` has exactly one of them, as the OpenAPI states with ``oneOf``."""
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A JSON body that takes what its schema says and nothing else: no unknown field, no "5" or true for 5."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ScoreRequest(_Strict):
     """One recording as JSON: ``samples`` (mono, any scale) or ``pcm_base64`` (little-endian PCM of ``dtype``)."""
 
+    model_config = ConfigDict(json_schema_extra={"oneOf": [ONLY_SAMPLES, ONLY_PCM]})
+
     sample_rate: SampleRate
-    pcm_base64: str | None = Field(None, description="Base64 of interleaved little-endian PCM frames.")
+    pcm_base64: str | None = Field(
+        None, pattern=BASE64_PATTERN, description="Base64 of interleaved little-endian PCM frames."
+    )
     dtype: Literal["int16", "int32", "float32", "float64"] = Field("int16", description="PCM sample type.")
-    channels: int = Field(1, ge=1, le=MAX_CHANNELS, description="Interleaved channels in pcm_base64.")
-    channel: Channel | None = None
-    samples: list[float] | None = Field(None, validate_default=True, description="Mono samples, any scale.")
+    channels: Annotated[int, JsonInteger] = Field(
+        1, ge=1, le=MAX_CHANNELS, strict=False, description="Interleaved channels in pcm_base64."
+    )
+    channel: Annotated[Channel, Field(strict=False), JsonInteger] | None = None
+    samples: Samples | None = Field(None, validate_default=True, description="Mono samples, any scale.")
     machine_id: MachineId | None = None
     bearing: BearingPreset | None = None
     shaft_hz: ShaftHz | None = None
 
     @field_validator("samples")
     @classmethod
-    def _one_source(cls, samples: list[float] | None, info: ValidationInfo) -> list[float] | None:
+    def _one_source(cls, samples: np.ndarray | None, info: ValidationInfo) -> np.ndarray | None:
         if "pcm_base64" in info.data and (samples is None) == (info.data["pcm_base64"] is None):
             raise PydanticCustomError("one_source", "give exactly one of 'samples' (numbers) or 'pcm_base64'")
         return samples
@@ -179,7 +242,7 @@ class ReloadRequest(_Strict):
     """Which model to load: an alias or a version (default: what the settings name)."""
 
     alias: str | None = Field(None, min_length=1, max_length=64)
-    version: int | None = Field(None, ge=1)
+    version: Annotated[int, Field(ge=1, strict=False), JsonInteger] | None = None
 
 
 # -- responses --------------------------------------------------------------------------------------
@@ -204,6 +267,7 @@ class ScoreResponse(BaseModel):
     sample_rate: float
     duration_s: float
     scored_at: datetime
+    score_id: str = Field(..., description="Unique id of this verdict in the score store.")
     diagnosis: dict[str, Any] | None = Field(
         None, description="Bearing defect diagnosis, when the request names a bearing preset."
     )
@@ -236,6 +300,7 @@ class ScoreRecord(BaseModel):
     model_name: str
     model_version: str
     processing_ms: float
+    score_id: str | None = Field(None, description="Unique id of the verdict (null for scores stored before ids).")
 
 
 class MachineSummary(BaseModel):
@@ -344,7 +409,9 @@ class Readiness(BaseModel):
 
     status: Literal["ready", "degraded", "unready"]
     model: ModelInfo | None
-    score_store: str
+    score_store: str = Field(
+        ..., description="ok; unavailable: why; or degraded: N scores spooled (why), until the spool is replayed."
+    )
     feature_store: str
 
 

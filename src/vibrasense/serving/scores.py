@@ -1,19 +1,21 @@
 """The score store: every verdict per machine, for the dashboard and for drift monitoring.
 
 SQLAlchemy Core on SQLite by default and PostgreSQL by configuration (``serving.score_store_url``).
-Requests never wait for the database: :meth:`ScoreStore.record` puts the row on a bounded queue and a
-background thread writes rows in batches. When the queue is full or the database is down, rows are
-dropped and counted rather than slowing or failing the scoring path.
+Requests never wait for the database, and an answered verdict is never lost to it: verdicts go through a
+local durable spool (:mod:`vibrasense.serving.spool`) and reach the database in order, each once (a unique
+``score_id`` and an idempotent insert), whether the database is up, down, frozen or back from an outage.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,13 +35,15 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     text,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from vibrasense.errors import StoreError
+from vibrasense.errors import StoreError, redact
+from vibrasense.serving.spool import ScoreSpool
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +60,16 @@ scores_table = Table(
     Column("model_name", String(256), nullable=False),
     Column("model_version", String(64), nullable=False),
     Column("processing_ms", Float, nullable=False),
+    Column("score_id", String(36), nullable=True),  # null only in rows stored before score ids existed
     Index("ix_scores_machine_id_id", "machine_id", "id"),
     Index("ix_scores_is_anomaly_id", "is_anomaly", "id"),
+    Index("ux_scores_score_id", "score_id", unique=True),
 )
+
+
+def new_score_id() -> str:
+    """A unique id for a verdict: the key that makes writing it twice store it once."""
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,7 @@ class ScoreRow:
     model_name: str
     model_version: str
     processing_ms: float
+    score_id: str | None = field(default_factory=new_score_id)
 
     @property
     def status(self) -> str:
@@ -93,105 +105,296 @@ _STOP = object()
 
 
 class ScoreStore:
-    """Records verdicts asynchronously and answers the dashboard's and the API's queries."""
+    """Records verdicts through the spool and answers the dashboard's and the API's queries.
+
+    :meth:`record` puts a verdict on a bounded in-memory queue and returns; a *spooler* thread appends what is
+    queued to the :class:`~vibrasense.serving.spool.ScoreSpool` (local, durable), and a *writer* thread moves
+    the spool's head into the database, in order, batch by batch, with an idempotent insert (each verdict has a
+    unique ``score_id``, so a batch written twice is stored once). While the database is down the writer
+    retries with backoff and the spool grows on disk, not in memory; when it answers again the spool is
+    replayed. :meth:`status` says "degraded: N scores spooled" until it is empty.
+    """
 
     def __init__(
         self,
         url: str,
+        spool: Path | str,
+        *,
         queue_size: int = 10_000,
         batch_size: int = 500,
+        max_spooled: int = 1_000_000,
+        enqueue_timeout_s: float = 2.0,
+        retry_s: tuple[float, float] = (0.2, 5.0),
+        probe_interval_s: float = 5.0,
+        hung_after_s: float = 5.0,
         on_drop: Callable[[int], None] | None = None,
+        on_replay: Callable[[int], None] | None = None,
     ) -> None:
         self.url = url
         self.batch_size = batch_size
+        self.enqueue_timeout_s = enqueue_timeout_s
+        self.retry_s = retry_s
+        self.probe_interval_s = probe_interval_s
+        self.hung_after_s = hung_after_s
         self.on_drop = on_drop
+        self.on_replay = on_replay
         self.last_error: str | None = None
+        self.replayed = 0
+        self.dropped = 0
         self._engine = _create_engine(url)
+        self._spool = ScoreSpool(spool, max_spooled)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._schema_ready = False
         self._schema_lock = threading.Lock()
+        self._spooled_event = threading.Event()
+        self._stopping = threading.Event()
+        self._outage = False
+        self._attempt_started: float | None = None
+        self._spooler: threading.Thread | None = None
         self._writer: threading.Thread | None = None
 
     # -- writing -------------------------------------------------------------------------------------
 
     def start(self) -> ScoreStore:
-        """Create the table if needed (tolerating a database that is down) and start the writer."""
-        try:
-            self.ensure_schema()
-        except StoreError as error:
-            log.warning("score store unavailable at start-up, scores will be dropped until it is: %s", error)
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._write_loop, name="score-store-writer", daemon=True)
-            self._writer.start()
+        """Open the spool (replaying what an earlier run left), check the database once, start both threads."""
+        if self._writer is not None:
+            return self
+        self._spool.open()
+        if len(self._spool):
+            self._outage = True
+            log.warning(
+                "score spool %s holds %d scores from an earlier run: replaying", self._spool.path, self.spooled()
+            )
+        self._probe()
+        if self.last_error:
+            log.warning("score store unavailable at start-up, scores are spooled until it is: %s", self.last_error)
+        self._stopping.clear()
+        self._spooler = threading.Thread(target=self._spool_loop, name="score-spooler", daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name="score-store-writer", daemon=True)
+        self._spooler.start()
+        self._writer.start()
         return self
 
-    def record(self, row: ScoreRow) -> bool:
-        """Queue a verdict for writing without blocking; ``False`` when the queue is full (row dropped)."""
+    def record(self, row: ScoreRow) -> None:
+        """Queue a verdict; waits at most ``enqueue_timeout_s`` for room, then raises :class:`StoreError`.
+
+        The queue only fills when the local spool cannot keep up (a failing disk): refusing the request then
+        keeps "answered" meaning "stored".
+        """
         try:
-            self._queue.put_nowait(row)
+            self._queue.put(row, timeout=self.enqueue_timeout_s)
         except queue.Full:
-            self._dropped(1)
-            return False
-        return True
+            raise StoreError(
+                f"score store {self.safe_url}: {self.pending()} scores queued and the spool {self._spool.path} "
+                "does not keep up; retry later"
+            ) from None
 
     def pending(self) -> int:
-        """Rows queued and not yet written."""
+        """Scores queued in memory, not yet in the spool."""
         return self._queue.qsize()
 
+    def spooled(self) -> int:
+        """Scores in the spool: answered, not yet confirmed by the database."""
+        return len(self._spool)
+
+    @property
+    def healthy(self) -> bool:
+        """The database takes writes and nothing waits for it from an outage."""
+        return self.status() == "ok"
+
+    def status(self) -> str:
+        """``ok``; ``unavailable: why``; or ``degraded: N scores spooled (why)`` while an outage's scores wait.
+
+        Read from the writer's state, never from a query, so it answers at once whatever the database does.
+        """
+        spooled = self.spooled()
+        problem = self.last_error
+        started = self._attempt_started
+        if problem is None and started is not None and time.monotonic() - started > self.hung_after_s:
+            problem = f"score store {self.safe_url} has not answered for {time.monotonic() - started:.0f} s"
+        if problem is None and not (self._outage and spooled):
+            return "ok"
+        if not spooled:
+            return f"unavailable: {problem}"
+        return f"degraded: {spooled} score{'' if spooled == 1 else 's'} spooled ({problem or 'replaying'})"
+
     def flush(self, timeout: float = 10.0) -> None:
-        """Wait until every queued row has been written (or dropped)."""
+        """Wait until every score recorded so far is in the database, or in the spool while the database fails."""
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
+        while self._queue.unfinished_tasks or (self.spooled() and self.last_error is None):
             if time.monotonic() > deadline:
-                raise StoreError(f"score store {self.safe_url}: {self.pending()} rows still queued after {timeout} s")
+                raise StoreError(
+                    f"score store {self.safe_url}: {self.pending()} scores queued and {self.spooled()} spooled "
+                    f"after {timeout} s"
+                )
             time.sleep(0.002)
 
+    def wait_stored(self, timeout: float = 30.0) -> None:
+        """Wait until every score recorded so far is in the database (the spool is empty)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks or self.spooled():
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    f"score store {self.safe_url}: {self.spooled()} scores still spooled after {timeout} s "
+                    f"({self.status()})"
+                )
+            self._spooled_event.set()
+            time.sleep(0.01)
+
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued, stop the writer and release connections."""
-        if self._writer is not None:
+        """Spool what is queued, write what the database takes within ``timeout``, stop, release connections.
+
+        Scores the database did not take stay in the spool for the next start.
+        """
+        if self._spooler is not None:
             self._queue.put(_STOP)
-            self._writer.join(timeout)
+            self._spooler.join(timeout)
+            self._spooler = None
+        if self._writer is not None:
+            deadline = time.monotonic() + timeout
+            while self.spooled() and self.last_error is None and time.monotonic() < deadline:
+                self._spooled_event.set()
+                time.sleep(0.01)
+            self._stopping.set()
+            self._spooled_event.set()
+            self._writer.join(max(0.0, deadline - time.monotonic()) + 1.0)
+            if self._writer.is_alive():
+                log.warning(
+                    "score store %s did not answer at shutdown; %d scores stay spooled", self.safe_url, self.spooled()
+                )
             self._writer = None
+        if self.spooled():
+            log.warning("%d scores stay in the spool %s for the next start", self.spooled(), self._spool.path)
+        self._spool.close()
         self._engine.dispose()
 
     def write(self, rows: Iterable[ScoreRow]) -> int:
-        """Insert rows now, in one transaction; returns how many."""
-        values = [asdict(row) for row in rows]
+        """Insert rows now, in one transaction, skipping any already stored; returns how many were given."""
+        return self._insert([asdict(row) for row in rows])
+
+    def _insert(self, values: list[dict[str, Any]]) -> int:
         if not values:
             return 0
         self.ensure_schema()
         try:
             with self._engine.begin() as connection:
-                connection.execute(insert(scores_table), values)
+                connection.execute(self._idempotent_insert(), values)
         except SQLAlchemyError as error:
             raise StoreError(f"score store {self.safe_url}: cannot write scores: {_short(error)}") from None
         return len(values)
 
-    def _write_loop(self) -> None:
+    def _idempotent_insert(self) -> Any:
+        """``INSERT ... ON CONFLICT (score_id) DO NOTHING`` where the dialect has it."""
+        dialect = self._engine.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            return insert(scores_table)
+        return dialect_insert(scores_table).on_conflict_do_nothing(index_elements=["score_id"])
+
+    def _spool_loop(self) -> None:
+        """Move queued verdicts to the spool in batches, in the order they were recorded."""
         while True:
-            first = self._queue.get()
-            batch = [first]
+            batch = [self._queue.get()]
             while len(batch) < self.batch_size:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            stop = any(item is _STOP for item in batch)
-            rows = [item for item in batch if item is not _STOP]
+            rows = [_spooled_row(item) for item in batch if item is not _STOP]
             try:
-                self.write(rows)
-                self.last_error = None
+                kept = self._spool.append(rows)
             except StoreError as error:
-                self.last_error = str(error)
-                log.warning("dropped %d scores: %s", len(rows), error)
-                self._dropped(len(rows))
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-            if stop:
+                kept = self._write_past_the_spool(rows, error)
+            if kept < len(rows):
+                self._dropped(len(rows) - kept)
+            for _ in batch:
+                self._queue.task_done()
+            self._spooled_event.set()
+            if any(item is _STOP for item in batch):
                 return
 
+    def _write_past_the_spool(self, rows: list[dict[str, Any]], error: StoreError) -> int:
+        """The spool failed (a full or broken disk): write straight to the database, the last chance."""
+        log.error("%s; writing %d scores straight to the database", error, len(rows))
+        try:
+            return self._insert(rows)
+        except StoreError as also:
+            log.error("scores lost: %s", also)
+            return 0
+
+    def _write_loop(self) -> None:
+        """Write the spool's head to the database until stopped; retry with backoff while it fails."""
+        backoff = self.retry_s[0]
+        last_contact = time.monotonic()
+        while not self._stopping.is_set():
+            try:
+                head = [(seq, _stored_row(row)) for seq, row in self._spool.head(self.batch_size)]
+            except StoreError as error:
+                log.error("%s", error)
+                self._stopping.wait(self.retry_s[1])
+                continue
+            if not head:
+                self._spooled_event.wait(self.probe_interval_s)
+                self._spooled_event.clear()
+                if self._stopping.is_set():
+                    return
+                if not self.spooled() and time.monotonic() - last_contact >= self.probe_interval_s:
+                    self._probe()
+                    last_contact = time.monotonic()
+                continue
+            try:
+                self._attempt(functools.partial(self._insert, [row for _, row in head]))
+            except StoreError as error:
+                self._failed(error)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, self.retry_s[1])
+                continue
+            backoff = self.retry_s[0]
+            last_contact = time.monotonic()
+            try:
+                self._spool.remove(head[-1][0])
+            except StoreError as error:  # stored but still spooled: the idempotent insert skips them later
+                log.error("%s", error)
+                continue
+            if self._outage:
+                self.replayed += len(head)
+                if self.on_replay is not None:
+                    self.on_replay(len(head))
+                if not self.spooled():
+                    self._outage = False
+                    log.warning("score store %s is back: %d spooled scores replayed", self.safe_url, self.replayed)
+
+    def _attempt(self, run: Callable[[], Any]) -> Any:
+        """Run one database call, noting when it started (a call that hangs shows in :meth:`status`)."""
+        self._attempt_started = time.monotonic()
+        try:
+            result = run()
+        finally:
+            self._attempt_started = None
+        self.last_error = None
+        return result
+
+    def _probe(self) -> None:
+        """Check the database when nothing is being written, so :meth:`status` knows it is up or down."""
+        try:
+            self._attempt(self.ping)
+        except StoreError as error:
+            self._failed(error)
+            return
+        if not self.spooled():
+            self._outage = False
+
+    def _failed(self, error: StoreError) -> None:
+        if self.last_error is None:
+            log.warning("score store failing, scores are spooled in %s: %s", self._spool.path, error)
+        self.last_error = str(error)
+        self._outage = True
+
     def _dropped(self, count: int) -> None:
+        self.dropped += count
         if self.on_drop is not None:
             self.on_drop(count)
 
@@ -206,6 +409,7 @@ class ScoreStore:
                 return
             try:
                 metadata.create_all(self._engine)
+                _add_score_ids(self._engine)
             except SQLAlchemyError as error:
                 raise StoreError(
                     f"score store {self.safe_url} is unreachable or unusable: {_short(error)}; "
@@ -294,10 +498,31 @@ def _create_engine(url: str) -> Engine:
             return engine
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-        return create_engine(url, pool_pre_ping=True, pool_size=4, connect_args={"connect_timeout": 3})
+        # A bounded pool that fails fast: connecting, waiting for a pooled connection and a statement each
+        # have a limit, and a silent peer is noticed by TCP keepalives / user timeout. A frozen server can
+        # still hold a query that was sent (its kernel acknowledges it): at most the pool's five threads
+        # wait on it, the writer among them, while the spool takes the scores.
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=0,
+            pool_timeout=3,
+            connect_args={
+                "connect_timeout": 3,
+                "options": "-c statement_timeout=10000",
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 5,
+                "keepalives_count": 3,
+                "tcp_user_timeout": 10000,
+            },
+        )
     except (ArgumentError, ImportError, ValueError, OSError) as error:
         raise StoreError(
-            f"serving.score_store_url {url!r} is not usable: {error}; use sqlite:///path or postgresql://user@host/db"
+            redact(
+                f"serving.score_store_url {url!r} is not usable: {error}; use sqlite:///path or postgresql://user@host/db"
+            )
         ) from None
 
 
@@ -320,7 +545,29 @@ def _row(r: Any) -> ScoreRow:
         model_name=r.model_name,
         model_version=r.model_version,
         processing_ms=r.processing_ms,
+        score_id=r.score_id,
     )
+
+
+def _add_score_ids(engine: Engine) -> None:
+    """Give a scores table made before score ids existed its ``score_id`` column and unique index."""
+    columns = {column["name"] for column in inspect(engine).get_columns("scores")}
+    if "score_id" not in columns:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE scores ADD COLUMN score_id VARCHAR(36)"))
+    next(index for index in scores_table.indexes if index.name == "ux_scores_score_id").create(engine, checkfirst=True)
+
+
+def _spooled_row(row: ScoreRow) -> dict[str, Any]:
+    """A verdict as the spool keeps it (JSON: the time as ISO 8601)."""
+    values = asdict(row)
+    values["scored_at"] = row.scored_at.isoformat()
+    return values
+
+
+def _stored_row(values: dict[str, Any]) -> dict[str, Any]:
+    """A spooled verdict as the database takes it."""
+    return {**values, "scored_at": datetime.fromisoformat(values["scored_at"])}
 
 
 def _short(error: Exception) -> str:

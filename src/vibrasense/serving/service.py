@@ -18,10 +18,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from vibrasense.config import Settings
-from vibrasense.errors import InputError, ModelError
+from vibrasense.errors import InputError, ModelError, StoreError, redact
 from vibrasense.inference import Scorer
 from vibrasense.serving.diagnosis import diagnose_bearing
 from vibrasense.serving.metrics import ServingMetrics
@@ -33,7 +33,6 @@ from vibrasense.serving.recordings import (
     decode_audio,
     decode_pcm,
     pick_channel,
-    samples_array,
 )
 from vibrasense.serving.schemas import (
     UNASSIGNED_MACHINE,
@@ -45,17 +44,23 @@ from vibrasense.serving.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
-from vibrasense.serving.scores import ScoreRow, ScoreStore
+from vibrasense.serving.scores import ScoreRow, ScoreStore, new_score_id
 from vibrasense.signals.records import SignalContext
 
 log = logging.getLogger(__name__)
 
+SCORE_SPOOL_FILE = "score-spool.db"
+"""The score spool in the work directory: verdicts answered and not yet confirmed by the score store."""
+
 
 @dataclass(frozen=True)
 class Upload:
-    """An audio file as sent (WAV, FLAC, OGG...) and what the sender said about it; ``field`` names it in errors."""
+    """An audio file as sent (WAV, FLAC, OGG...) and what the sender said about it; ``field`` names it in errors.
 
-    data: bytes
+    ``data`` is the file's bytes or a binary file object (an upload's spooled file), read in place.
+    """
+
+    data: bytes | BinaryIO
     machine_id: str | None = None
     bearing: str | None = None
     shaft_hz: float | None = None
@@ -86,8 +91,13 @@ class ScoringService:
     ) -> None:
         self.settings = settings
         self.metrics = metrics or ServingMetrics()
-        self.store = store or ScoreStore(settings.score_store_url, on_drop=self.metrics.score_store_dropped.inc)
-        self.metrics.score_store_queue.set_function(self.store.pending)
+        self.store = store or ScoreStore(
+            settings.score_store_url,
+            settings.workdir / SCORE_SPOOL_FILE,
+            on_drop=self.metrics.score_store_dropped.inc,
+            on_replay=self.metrics.score_store_replayed.inc,
+        )
+        self.metrics.watch_score_store(self.store)
         self.slot = ModelSlot(scorer)
         self.loader = loader
         self.started_at = datetime.now(UTC)
@@ -130,8 +140,10 @@ class ScoringService:
             self.metrics.model_reloads.labels("failed").inc()
             current = self.slot.scorer
             still = f"still serving {describe(current)}" if current else "no model loaded"
-            log.warning("model reload (%s) failed: %s", target, error)
-            raise ModelError(f"cannot load model {target or 'from settings'} ({still}): {error}") from None
+            reason = redact(error)  # a store's error may carry its URI, password and all
+            log.warning("model reload (%s) failed: %s", target, reason)
+            kind = StoreError if isinstance(error, StoreError) else ModelError  # a store down: 503, retry later
+            raise kind(f"cannot load model {target or 'from settings'} ({still}): {reason}") from None
         self.metrics.model_reloads.labels("ok").inc()
         self.metrics.set_model(scorer.name, str(scorer.version))
         return ReloadResponse(
@@ -152,10 +164,10 @@ class ScoringService:
             sample_rate = item.sample_rate
             check_sample_rate(sample_rate, self.settings, prefix + "sample_rate")
             if item.samples is not None:
-                field, samples = prefix + "samples", samples_array(item.samples)
+                field, samples = prefix + "samples", item.samples  # float32 already (schemas.Samples)
             else:
                 field = prefix + "pcm_base64"
-                frames = decode_pcm(item.pcm_base64 or "", item.dtype, item.channels, field)
+                frames = decode_pcm(item.pcm_base64 or "", item.dtype, item.channels, field, self.settings)
                 samples = pick_channel(frames, item.channel, model_channel, prefix + "channel")
             machine_id, context = item.machine_id, SignalContext(item.bearing, item.shaft_hz)
         return Recording(
@@ -167,7 +179,10 @@ class ScoringService:
         )
 
     def score(self, item: ScoringItem, scorer: Scorer | None = None, prefix: str = "") -> ScoreResponse:
-        """Decode, check and score one recording, diagnose its bearing if named, and queue the verdict for the store.
+        """Decode, check and score one recording, diagnose its bearing if named, and record the verdict.
+
+        The verdict is on its way to the score store (through the durable spool) before it is returned; when it
+        cannot be queued the call raises :class:`StoreError` rather than answer a score that would be lost.
 
         ``scorer`` (default: the one in use now) is read once, so a reload never changes a recording in flight.
         """
@@ -201,6 +216,7 @@ class ScoringService:
             sample_rate=recording.sample_rate,
             duration_s=recording.duration,
             scored_at=datetime.now(UTC),
+            score_id=new_score_id(),
             diagnosis=diagnosis,
         )
         self._record(response, seconds)
@@ -234,5 +250,6 @@ class ScoringService:
                 model_name=response.model.name,
                 model_version=response.model.version,
                 processing_ms=response.processing_ms,
+                score_id=response.score_id,
             )
         )

@@ -5,6 +5,8 @@ A member is addressed as ``<archive path>::<member path>``, the ``source`` of a 
 
 from __future__ import annotations
 
+import os
+import stat
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -15,6 +17,13 @@ from pathlib import Path
 from vibrasense.errors import InputError
 
 SEPARATOR = "::"
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 
 
@@ -68,10 +77,13 @@ def split_source(source: str) -> tuple[Path, str | None]:
 
 
 def read_bytes(source: str) -> bytes:
-    """All bytes of a file or an archive member."""
+    """All bytes of a file or an archive member; a FIFO, device or socket is refused, never read (it may block)."""
     path, member = split_source(source)
     try:
         if member is None:
+            kind = stat.S_IFMT(path.stat().st_mode)
+            if kind != stat.S_IFREG:
+                raise InputError(source, f"not a regular file ({_KINDS.get(kind, 'special file')}); skipped unread")
             return path.read_bytes()
         if path.name.lower().endswith(".zip"):
             return _open_zip(str(path)).read(member)
@@ -85,7 +97,8 @@ def read_bytes(source: str) -> bytes:
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
         raise InputError(source, f"corrupt archive member ({error})") from None
     except FileNotFoundError:
-        raise InputError(source, "file does not exist") from None
+        dangling = path.is_symlink()
+        raise InputError(source, f"broken link to {os.readlink(path)}" if dangling else "file does not exist") from None
     except OSError as error:
         raise InputError(source, f"cannot read ({error.strerror or error})") from None
 

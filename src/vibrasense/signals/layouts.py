@@ -21,7 +21,13 @@ from pathlib import Path, PurePosixPath
 
 from vibrasense.errors import InputError, LayoutError
 from vibrasense.signals.archives import is_archive, list_members, read_bytes
-from vibrasense.signals.readers import AUDIO_SUFFIXES, FEMTO_NAME, IMS_NAME, cwru_sample_rate, detect_format
+from vibrasense.signals.readers import (
+    AUDIO_SUFFIXES,
+    CWRU_NORMAL_FOLDER,
+    FEMTO_NAME,
+    IMS_NAME,
+    detect_format,
+)
 from vibrasense.signals.records import RecordingRef
 
 log = logging.getLogger(__name__)
@@ -56,8 +62,12 @@ class Entry:
         return self.parts[:-1]
 
 
-def discover(path: Path | str) -> list[RecordingRef]:
-    """Every recording under ``path`` (folder, archive or single file), ordered by machine, time and id."""
+def discover(path: Path | str, ignored: list[tuple[str, str]] | None = None) -> list[RecordingRef]:
+    """Every recording under ``path`` (folder, archive or single file), ordered by machine, time and id.
+
+    ``ignored``, when given, receives ``(source, reason)`` for each file no layout matched, for the ingest report
+    (also when no recording at all is found and :class:`LayoutError` is raised).
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(path, "does not exist; give a folder, an archive (.zip, .tar.gz) or a recording file")
@@ -73,6 +83,8 @@ def discover(path: Path | str) -> list[RecordingRef]:
         else:
             unmatched += 1
             log.debug("ignored %s: no known layout", entry.source)
+            if ignored is not None:
+                ignored.append((entry.source, _why_ignored(entry)))
     if not refs:
         raise LayoutError(
             path,
@@ -82,6 +94,15 @@ def discover(path: Path | str) -> list[RecordingRef]:
     if unmatched:
         log.info("%s: %d files matched no layout and were ignored", path, unmatched)
     return sorted(refs, key=lambda r: (r.machine_id, r.event_timestamp, r.recording_id))
+
+
+def _why_ignored(entry: Entry) -> str:
+    suffix = PurePosixPath(entry.name).suffix.lower()
+    if suffix in (*AUDIO_SUFFIXES, ".mat", ".csv", ".npy", ".txt"):
+        return f"a {suffix} file whose name and folders match no known dataset layout; pass it alone to read it"
+    return f"not a recording format vibrasense reads ({suffix or 'no extension'}); expected .wav/.flac/.ogg, " + (
+        "IMS snapshots, acc_*.csv, .mat, .csv or .npy"
+    )
 
 
 def _walk(path: Path) -> Iterator[Entry]:
@@ -113,7 +134,10 @@ def _walk(path: Path) -> Iterator[Entry]:
 
 
 def _file_entry(path: Path, parts: tuple[str, ...]) -> Entry:
-    stat = path.stat()
+    try:
+        stat = path.stat()
+    except OSError:  # a broken link, or a file gone since the listing: its reader reports why, file by file
+        return Entry(str(path), parts, 0, datetime.fromtimestamp(0, UTC), "unreadable")
     return Entry(
         str(path),
         parts,
@@ -289,15 +313,19 @@ def _femto(entry: Entry) -> RecordingRef | None:
 
 
 def _cwru(entry: Entry) -> RecordingRef | None:
+    """A CWRU ``.mat``: the nearest fault folder (B, IR, OR) or ``Normal`` folder, or a ``..._Normal_...`` name,
+    says its label; a word elsewhere in the path (``abnormal_tests/``) says nothing."""
     if not entry.name.lower().endswith(".mat"):
         return None
     folders = Path(entry.source.replace("::", "/")).parts[:-1]  # the whole path: the walked root may be deep
-    fault = next((f for f in reversed(folders) if f in CWRU_FAULTS), None)
-    is_normal = any(f.lower() == "normal" for f in folders) or "normal" in entry.stem.lower()
+    named_normal = re.search(r"(^|_)normal(_|$)", entry.stem, re.IGNORECASE) is not None
+    nearest = next((f for f in reversed(folders) if f in CWRU_FAULTS or CWRU_NORMAL_FOLDER.match(f)), None)
+    fault = None if named_normal or nearest is None or nearest not in CWRU_FAULTS else nearest
+    is_normal = named_normal or (nearest is not None and fault is None)
     if fault is None and not is_normal:
         return None
-    size = next((f for f in folders if re.fullmatch(r"0\d\d", f)), None)
-    position = next((f.lstrip("@") for f in folders if f.startswith("@")), None)
+    size = next((f for f in reversed(folders) if re.fullmatch(r"0\d\d", f)), None)
+    position = next((f.lstrip("@") for f in reversed(folders) if re.fullmatch(r"@\d+", f)), None)
     attributes: dict[str, object] = {
         "bearing_preset": "cwru-6205-de",
         "fault": CWRU_FAULTS.get(fault or "", "none"),
@@ -316,8 +344,7 @@ def _cwru(entry: Entry) -> RecordingRef | None:
         label="normal" if is_normal else "anomaly",
         kind="vibration",
         channel="DE",
-        sample_rate_hint=cwru_sample_rate(entry.source),
-        fingerprint=entry.fingerprint,
+        fingerprint=entry.fingerprint,  # no rate hint: the reader takes it from the record number or folder
         attributes=attributes,
     )
 

@@ -9,8 +9,11 @@ plain CSV and NPY. Files may be members of zip or tar archives (see ``archives``
 from __future__ import annotations
 
 import io
+import math
 import re
-from pathlib import Path
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,13 +21,27 @@ import scipy.io
 import soundfile as sf
 
 from vibrasense.errors import InputError
-from vibrasense.signals.archives import read_bytes, split_source
+from vibrasense.signals.archives import SEPARATOR, read_bytes, split_source
 from vibrasense.signals.records import Format, RecordingRef, Signal
 
 IMS_RATE = 20_000.0
 FEMTO_RATE = 25_600.0
-CWRU_FAULT_RATE = 12_000.0
-CWRU_NORMAL_RATE = 48_000.0
+CWRU_12K = 12_000.0
+CWRU_48K = 48_000.0
+# The CWRU Bearing Data Center's record numbers (first, last) and the rate each was sampled at (its download
+# pages): the normal baseline (97-100) and the "48k Drive End" faults at 48 kHz; the "12k Drive End" faults
+# (3001-3008: 0.028") and every fan-end record (270-318) at 12 kHz. 157 and 216 do not exist.
+CWRU_48K_SPANS = ((97, 100), (109, 112), (122, 125), (135, 138), (148, 151), (161, 164), (174, 177), (189, 192),
+                  (201, 204), (213, 215), (217, 217), (226, 229), (238, 241), (250, 253), (262, 265))  # fmt: skip
+CWRU_12K_SPANS = ((105, 108), (118, 121), (130, 133), (144, 147), (156, 156), (158, 160), (169, 172), (185, 188),
+                  (197, 200), (209, 212), (222, 225), (234, 237), (246, 249), (258, 261), (270, 318),
+                  (3001, 3008))  # fmt: skip
+CWRU_48K_RECORDS = frozenset(n for first, last in CWRU_48K_SPANS for n in range(first, last + 1))
+CWRU_12K_RECORDS = frozenset(n for first, last in CWRU_12K_SPANS for n in range(first, last + 1))
+CWRU_RATE_FOLDER = re.compile(r"^(12|48)k_(drive|fan)_end(_bearing)?(_fault)?(_data)?$", re.IGNORECASE)
+CWRU_NORMAL_FOLDER = re.compile(r"^normal(_baseline)?(_data)?$", re.IGNORECASE)
+CWRU_SIGNAL = re.compile(r"^X(\d+)_(DE|FE|BA)_time$")
+CWRU_RPM = re.compile(r"^X\d+RPM$")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 IMS_NAME = re.compile(r"^\d{4}\.\d{2}\.\d{2}\.\d{2}\.\d{2}\.\d{2}$")
 FEMTO_NAME = re.compile(r"^acc_\d+\.csv$", re.IGNORECASE)
@@ -106,7 +123,39 @@ def _read_audio(source: str, channel: int | str | None, sample_rate: float | Non
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as error:
         raise InputError(source, f"not a readable audio file ({error})") from None
+    check_wav_complete(source, data, len(samples), rate)
     return _checked(source, _column(source, samples, channel), rate, samples.shape[1])
+
+
+def wav_declared_frames(header: bytes) -> int | None:
+    """Frames the ``data`` chunk of a RIFF/WAVE header declares; ``None`` for another format or a streamed length.
+
+    libsndfile trusts the file's size over the header: a WAV cut short reads as a shorter clip without a word,
+    so what the header promised is read here (``header``: the file's first bytes, 64 KiB is plenty).
+    """
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return None
+    block_align, offset = 0, 12
+    while offset + 8 <= len(header):
+        chunk, size = header[offset : offset + 4], int.from_bytes(header[offset + 4 : offset + 8], "little")
+        if chunk == b"fmt " and offset + 22 <= len(header):
+            block_align = int.from_bytes(header[offset + 20 : offset + 22], "little")
+        elif chunk == b"data":
+            streamed = size in (0, 0xFFFFFFFF)  # a writer that could not seek back to fill in the length
+            return None if streamed or not block_align else size // block_align
+        offset += 8 + size + (size & 1)
+    return None
+
+
+def check_wav_complete(source: str, header: bytes, frames: int, sample_rate: float) -> None:
+    """Refuse a WAV holding fewer frames than its header declares (a copy or upload cut short)."""
+    declared = wav_declared_frames(header[:65536])
+    if declared is not None and frames < declared:
+        raise InputError(
+            source,
+            f"truncated WAV: the header declares {declared} frames ({declared / sample_rate:.2f} s) but the file holds "
+            f"{frames} ({frames / sample_rate:.2f} s); copy or send the whole file",
+        )
 
 
 def _read_ims(source: str, channel: int | str | None, sample_rate: float | None) -> Signal:
@@ -140,15 +189,19 @@ def _read_table(source: str, sep: str, data: bytes | None = None) -> np.ndarray:
         raise InputError(source, f"not a numeric table ({str(error).splitlines()[0]})") from None
 
 
-def _read_mat(source: str, channel: int | str | None, sample_rate: float | None) -> Signal:
+def _load_mat(source: str) -> dict[str, Any]:
     try:
-        variables = scipy.io.loadmat(io.BytesIO(read_bytes(source)))
+        return scipy.io.loadmat(io.BytesIO(read_bytes(source)))
     except (ValueError, TypeError, OSError, NotImplementedError, IndexError, KeyError) as error:
         raise InputError(source, f"unreadable .mat file ({error})") from None
+
+
+def _read_mat(source: str, channel: int | str | None, sample_rate: float | None) -> Signal:
+    variables = _load_mat(source)
     signals = {
         name.rsplit("_", 2)[-2].upper(): np.asarray(value, dtype=np.float64).ravel()
         for name, value in variables.items()
-        if re.fullmatch(r"X\d+_(DE|FE|BA)_time", name)
+        if CWRU_SIGNAL.match(name)
     }
     if signals:
         names = tuple(c for c in CWRU_CHANNELS if c in signals)
@@ -159,7 +212,14 @@ def _read_mat(source: str, channel: int | str | None, sample_rate: float | None)
             wanted = names[wanted]
         if str(wanted).upper() not in signals:
             raise InputError(source, f"channel {wanted!r} does not exist; channels are {list(names)}")
-        rate = sample_rate or cwru_sample_rate(source)
+        rate = sample_rate or cwru_sample_rate(source, variables)
+        if rate is None:
+            raise InputError(
+                source,
+                "the rate of a CWRU recording is documented by its record number (97-100, 105-318, 3001-3008) or "
+                "its folder (12k_Drive_End_Bearing_Fault_Data, 48k_..., Normal); this file has neither: give the "
+                "sample rate or keep the file under the data set's folder",
+            )
         return _checked(source, signals[str(wanted).upper()], rate, len(names))
     arrays = {k: v for k, v in variables.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
     numeric = {k: v for k, v in arrays.items() if v.dtype.kind in "fiu" and v.size > 1}
@@ -174,10 +234,39 @@ def _read_mat(source: str, channel: int | str | None, sample_rate: float | None)
     return _checked(source, _column(source, table, channel), sample_rate, table.shape[1])
 
 
-def cwru_sample_rate(source: str) -> float:
-    """CWRU files do not store their rate: 48 kHz for the normal baseline and ``48k`` folders, else 12 kHz."""
-    lower = source.lower()
-    return CWRU_NORMAL_RATE if "normal" in lower or "48k" in lower else CWRU_FAULT_RATE
+def cwru_sample_rate(source: str, variables: Iterable[str] = ()) -> float | None:
+    """The rate a CWRU recording was sampled at, as the data set documents it; None where nothing says.
+
+    CWRU files do not store their rate. The record number says it (the file name's leading digits, else the
+    number in its ``X<nnn>_DE_time`` variable, looked up in the data center's catalogue); else the nearest
+    folder named as the data set names them (``12k_Drive_End_Bearing_Fault_Data``, ``48k_Drive_End_...``,
+    ``12k_Fan_End_...``), else a file directly in ``Normal`` / ``Normal_Baseline`` (48 kHz). A word elsewhere in
+    the path (a parent folder called ``abnormal_tests`` or ``normal``) says nothing.
+    """
+    path = PurePosixPath(source.replace(SEPARATOR, "/").replace("\\", "/"))
+    leading = re.match(r"\d+", path.stem)
+    signals = (CWRU_SIGNAL.match(name) for name in variables)
+    numbers = [int(leading.group()) if leading else None, *(int(m.group(1)) for m in signals if m)]
+    for number in numbers:
+        if number in CWRU_48K_RECORDS:
+            return CWRU_48K
+        if number in CWRU_12K_RECORDS:
+            return CWRU_12K
+    for folder in reversed(path.parts[:-1]):
+        named = CWRU_RATE_FOLDER.match(folder)
+        if named:
+            return CWRU_48K if named.group(1) == "48" else CWRU_12K
+    return CWRU_48K if CWRU_NORMAL_FOLDER.match(path.parent.name) else None
+
+
+def recording_shaft_hz(ref: RecordingRef) -> float | None:
+    """The shaft speed a recording's file states (CWRU ``.mat``: its ``X<nnn>RPM`` variable), in Hz; else None."""
+    if ref.format != "cwru":
+        return None
+    variables = _load_mat(ref.source)
+    speeds = [np.asarray(v, dtype=np.float64).ravel() for k, v in variables.items() if CWRU_RPM.match(k)]
+    rpm = float(speeds[0][0]) if speeds and speeds[0].size else math.nan
+    return rpm / 60.0 if math.isfinite(rpm) and rpm > 0 else None
 
 
 def _read_csv(source: str, channel: int | str | None, sample_rate: float | None) -> Signal:

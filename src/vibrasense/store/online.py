@@ -12,14 +12,18 @@ against ``get_online_features``.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
 from vibrasense.config import Settings
 from vibrasense.errors import StoreError
 from vibrasense.store.definitions import JOIN_KEY, SERVICES
-from vibrasense.store.operations import as_store_error, open_store, registered_views
-from vibrasense.store.repository import repo_path
+from vibrasense.store.operations import as_store_error, open_store, registered_views, served_source
+from vibrasense.store.repository import CONNECT_TIMEOUT_S, repo_path
+
+LOOKUP_TIMEOUT_S = 1.0
+"""A Redis lookup (connect, send, answer) fails after this: a down or frozen server costs a request little."""
 
 
 class OnlineFeatureClient:
@@ -29,6 +33,9 @@ class OnlineFeatureClient:
         from feast.infra.online_stores.helpers import get_online_store_from_config
 
         self.settings = settings
+        if settings.store.online_store.type == "postgres":
+            # Feast's PostgreSQL online store passes no connect timeout; libpq reads this one from the environment
+            os.environ.setdefault("PGCONNECT_TIMEOUT", str(int(CONNECT_TIMEOUT_S)))
         self.store = open_store(settings)
         registered = registered_views(settings, self.store)
         wanted = list(dict.fromkeys(name for members in SERVICES.values() for name in members))
@@ -69,6 +76,16 @@ class OnlineFeatureClient:
             return None
         return {JOIN_KEY: machine_id, "event_timestamp": latest.isoformat() if latest else None, **row}
 
+    def known_machine(self) -> str | None:
+        """A machine of the table the store serves (its first row), for probing whether the store holds features."""
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(served_source(self.settings, self.store), columns=[JOIN_KEY])
+        except (StoreError, OSError, ValueError):
+            return None
+        return str(table.column(0)[0]) if table.num_rows else None
+
     def _read_each_view(self, key: Any) -> list[tuple[datetime | None, dict[str, Any] | None]]:
         return [self.online_store.online_read(self.store.config, view, [key], names)[0] for view, names in self.views]
 
@@ -87,6 +104,9 @@ class _RedisReader:
     Key and field names are Feast's own (``_redis_key``, ``_mmh3`` of ``view:feature``, ``_ts:view``), and so
     is the client: the one Feast's Redis store makes from the whole connection string (password, ``ssl``,
     ``db``); a ``PING`` at start-up turns a wrong password into an error here rather than at the first lookup.
+    Its connections time out after :data:`LOOKUP_TIMEOUT_S` (unless the connection string says otherwise,
+    ``socket_timeout=...``), and a broken connection (a restarted server) is retried once, at once; redis-py's
+    default retries with backoff made a lookup on a down server take 2-6 s.
     """
 
     def __init__(self, config: Any, online_store: Any, views: list[tuple[Any, list[str]]]) -> None:
@@ -98,6 +118,7 @@ class _RedisReader:
 
         self.config = config
         self.client = online_store._get_client(config.online_store)
+        _bound_redis_calls(self.client)
         self.client.ping()
         self.fields: list[bytes] = []
         self.layout: list[tuple[int, list[str]]] = []
@@ -117,6 +138,22 @@ class _RedisReader:
             moment = self._timestamp.FromString(stamp).ToDatetime(tzinfo=UTC)
             result.append((moment, values))
         return result
+
+
+def _bound_redis_calls(client: Any) -> None:
+    """Short socket timeouts and one immediate retry on every connection ``client``'s pool makes."""
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.retry import Retry
+
+    pool = getattr(client, "connection_pool", None)
+    if pool is None:  # a cluster client: its nodes are configured by the connection string alone
+        return
+    options = pool.connection_kwargs
+    for name in ("socket_timeout", "socket_connect_timeout"):
+        if options.get(name) is None:  # redis-py's default: wait for ever
+            options[name] = LOOKUP_TIMEOUT_S
+    client.set_retry(Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)))  # a timeout is not retried
 
 
 def _decode(value: Any) -> Any:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import yaml
 
 from vibrasense.config import Settings
 from vibrasense.errors import StoreError
+from vibrasense.errors import redact as redact_secrets
 from vibrasense.features.pipeline import FEATURES_FILE
 from vibrasense.store.definitions import Definitions
 
@@ -68,10 +68,8 @@ def write_repo(settings: Settings, source: Path | None = None) -> Path:
 
 
 def redact(text: str, settings: Settings) -> str:
-    """``text`` with the configured passwords (plain and URL-quoted) replaced by ``***``."""
-    for secret in settings.store.secrets():
-        text = text.replace(quote(secret, safe=""), "***").replace(secret, "***")
-    return text
+    """``text`` with the configured passwords and any URL or ``password=`` credentials replaced by ``***``."""
+    return redact_secrets(text, settings.store.secrets())
 
 
 def describe_online_store(settings: Settings) -> str:

@@ -2,7 +2,8 @@
 
 Training recordings are the normal ones of the ``train`` split. Test recordings are the labelled ones
 (normal or anomaly) of the ``test`` split. Where the layout gives no split (MIMII, CWRU folders), a seeded
-30 % of each machine's normal recordings is held out for test together with every anomaly. Where nothing
+30 % of each machine's normal recordings is held out for test together with every anomaly (of a recording cut
+into windows at ingest, its last 30 % in time, without the windows that overlap them). Where nothing
 is labelled (FEMTO and IMS runs to failure) the first ``BASELINE_SNAPSHOTS`` snapshots of each machine's run
 are its healthy baseline and train. The run records which rule was used.
 """
@@ -30,6 +31,7 @@ from vibrasense.models.tabular import feature_columns
 log = logging.getLogger(__name__)
 
 HOLDOUT_FRACTION = 0.3
+MIN_TRAINING_ROWS = 2
 BASELINE_SNAPSHOTS = 50
 FEATURE_SERVICE = "detector_features"
 NO_FEATURE_SERVICE = "features.parquet"
@@ -113,6 +115,13 @@ def load_training_data(settings: Settings, features_dir: Path | str) -> Training
             f"layout without splits); found labels {sorted(table['label'].unique())} and splits "
             f"{sorted(table['split'].unique())}. Add normal recordings and re-run `vibrasense features`"
         )
+    if len(train) < MIN_TRAINING_ROWS:
+        raise ModelError(
+            f"{folder}: {len(train)} normal training row(s) ({', '.join(train['recording_id'].astype(str))}): a "
+            f"detector learns the spread of normal data and needs at least {MIN_TRAINING_ROWS}; one recording is one "
+            "row. Cut recordings into windows at ingest (`vibrasense features <input> --segment 1s --hop 0.1s`, "
+            "and the same features.segment in the configuration) or add normal recordings"
+        )
     logmel = None
     if (folder / LOGMEL_DIR).is_dir():
         try:
@@ -153,17 +162,42 @@ def split_recordings(table: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.D
     normal = table[table["label"] == "normal"]
     rng = np.random.default_rng(seed)
     held: list[int] = []
-    for _, group in normal.groupby("machine_id", sort=True):
+    dropped: list[int] = []
+    windowed = normal.groupby("source")["source"].transform("size") > 1  # windows cut from one recording
+    for _, group in normal[~windowed].groupby("machine_id", sort=True):
         order = rng.permutation(group.index.to_numpy())
         n_test = round(len(order) * HOLDOUT_FRACTION) if len(order) >= 2 else 0
         held.extend(order[:n_test].tolist())
-    train = normal.drop(index=held)
+    for _, windows in normal[windowed].groupby("source", sort=True):
+        test_windows, overlapping = _last_windows(windows)
+        held.extend(test_windows)
+        dropped.extend(overlapping)
+    train = normal.drop(index=held + dropped)
     test = pd.concat([normal.loc[held], table[table["label"] == "anomaly"]])
     rule = (
         f"no layout splits: {HOLDOUT_FRACTION:.0%} of each machine's normal recordings (seed {seed}) and every "
         "anomaly are test; the other normal recordings train"
     )
+    if windowed.any():
+        rule += (
+            f"; of a recording cut into windows, the last {HOLDOUT_FRACTION:.0%} of its windows (in time) are test "
+            "and the windows overlapping them are left out"
+        )
     return train.reset_index(drop=True), test.reset_index(drop=True), rule
+
+
+def _last_windows(windows: pd.DataFrame) -> tuple[list[int], list[int]]:
+    """(held-out, left-out) rows of one recording's windows: the last share in time, and the earlier windows
+    that overlap the first held-out one (a model must not have seen the samples it is tested on)."""
+    ordered = windows.sort_values("event_timestamp", kind="stable")
+    n_test = round(len(ordered) * HOLDOUT_FRACTION)
+    if not n_test:
+        return [], []
+    held = ordered.iloc[-n_test:]
+    first = held["event_timestamp"].iloc[0]
+    earlier = ordered.iloc[:-n_test]
+    ends = earlier["event_timestamp"] + pd.to_timedelta(earlier["duration"], unit="s")
+    return held.index.tolist(), earlier.index[ends > first].tolist()
 
 
 def _run_baselines(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:

@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from vibrasense.errors import StoreError
-from vibrasense.serving.dependencies import OnlineDep, ServiceDep
+from vibrasense.serving.dependencies import ServiceDep
+from vibrasense.serving.online import OnlineFeatures
 from vibrasense.serving.schemas import Readiness
-from vibrasense.serving.service import model_info
+from vibrasense.serving.service import ScoringService, model_info
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """Liveness: the process answers."""
+async def healthz() -> dict[str, str]:
+    """Liveness: the process answers.
+
+    ``async`` and touching nothing: it runs on the event loop, never queued behind scoring in the worker threads.
+    """
     return {"status": "ok"}
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-def readyz(service: ServiceDep, online: OnlineDep) -> JSONResponse:
-    """Readiness: a model is loaded (else 503); ``degraded``: a store is down, scoring still works."""
-    try:
-        service.store.ping()
-        score_store = "ok"
-    except StoreError as error:
-        score_store = f"unavailable: {error}"
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: a model is loaded (else 503); ``degraded``: a store is down or scores wait in the spool.
+
+    Answered from state the background probes keep, on the event loop: never waits on a store or a worker thread.
+    """
+    service: ScoringService = request.app.state.service
+    online: OnlineFeatures = request.app.state.online
+    score_store = service.store.status()  # the writer's state, no query: "degraded: N scores spooled (...)"
     feature_store = online.status()
     scorer = service.slot.scorer
     if scorer is None:

@@ -2,14 +2,15 @@
 
 JSON and uploads are separate operations, each with its own typed body (the forms are pydantic models of
 the schemas' field types). The endpoints are plain ``def``, so FastAPI runs them in worker threads, and
-hand the recordings to the scoring service.
+hand the recordings to the scoring service. When serving.scoring_api_keys is set, every one needs one of
+those keys in ``X-API-Key`` (401 otherwise): scores are writes, recorded for the machine they name.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, Depends, File, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from vibrasense.errors import InputError
@@ -19,6 +20,7 @@ from vibrasense.serving.dependencies import (
     ScoreRequestBody,
     ServiceDep,
     json_body_openapi,
+    require_scoring_key,
 )
 from vibrasense.serving.schemas import (
     MAX_BATCH,
@@ -27,22 +29,42 @@ from vibrasense.serving.schemas import (
     BearingPreset,
     Channel,
     MachineId,
+    Problem,
     ScoreRequest,
     ScoreResponse,
     ShaftHz,
 )
 from vibrasense.serving.service import Upload
 
-router = APIRouter(prefix="/v1/score", tags=["scoring"])
+router = APIRouter(
+    prefix="/v1/score",
+    tags=["scoring"],
+    dependencies=[Depends(require_scoring_key)],  # before a JSON body is read; a form is read before any dependency
+    responses={401: {"model": Problem}},
+)
 
 ONCE_OR_PER_FILE = "Once for every file, or once per file in the order of the files."
 T = TypeVar("T")
 
 
+def multipart_json_schema(schema: dict[str, Any]) -> None:
+    """The OpenAPI of a form as it travels: no field is null (an absent one is ``None``), a list may come once.
+
+    Multipart has no null, so the schema does not offer one; a field repeated per file is a list, and a field
+    sent once is that one value (for every file).
+    """
+    for field in schema["properties"].values():
+        choices = [choice for choice in field.pop("anyOf", []) if choice.get("type") != "null"]
+        if not choices:
+            continue
+        (value,) = choices
+        field.update({"anyOf": [value, value["items"]]} if value.get("type") == "array" else value)
+
+
 class FileForm(BaseModel):
     """One audio file and what is known about its recording, as multipart/form-data."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=multipart_json_schema)
 
     file: UploadFile = Field(description="The recording: WAV, FLAC or OGG (16-bit PCM WAV is fastest).")
     machine_id: MachineId | None = None
@@ -54,7 +76,7 @@ class FileForm(BaseModel):
 class FilesForm(BaseModel):
     """Several audio files as multipart/form-data; each other field is given once for all or once per file."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=multipart_json_schema)
 
     files: list[UploadFile] = Field(min_length=1, max_length=MAX_BATCH, description="The recordings.")
     machine_id: list[MachineId] | None = Field(None, description=ONCE_OR_PER_FILE)
@@ -72,7 +94,7 @@ def score(request: ScoreRequestBody, service: ServiceDep, scorer: ScorerDep) -> 
 @router.post("/file", response_model=ScoreResponse)
 def score_file(form: Annotated[FileForm, File()], service: ServiceDep, scorer: ScorerDep) -> ScoreResponse:
     """Score one uploaded audio file."""
-    upload = Upload(form.file.file.read(), form.machine_id, form.bearing, form.shaft_hz, form.channel)
+    upload = Upload(form.file.file, form.machine_id, form.bearing, form.shaft_hz, form.channel)  # read in place
     return service.score(upload, scorer)
 
 
@@ -94,7 +116,7 @@ def score_files(form: Annotated[FilesForm, File()], service: ServiceDep, scorer:
         strict=True,
     )
     uploads = [
-        Upload(upload.file.read(), *values, field=f"files[{index}]")
+        Upload(upload.file, *values, field=f"files[{index}]")
         for index, (upload, values) in enumerate(zip(form.files, fields, strict=True))
     ]
     return service.score_batch(uploads, scorer)
