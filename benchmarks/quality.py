@@ -47,6 +47,7 @@ from vibrasense.features.spec import FeatureSpec
 from vibrasense.inference import ModelInputs, ModelScorer
 from vibrasense.models.base import get_detector
 from vibrasense.serving.app import create_app
+from vibrasense.serving.server import uvicorn_config
 from vibrasense.signals.bearings import layout_context
 from vibrasense.signals.layouts import discover
 from vibrasense.signals.readers import read_signal
@@ -87,16 +88,19 @@ def segment_features(segments: list[np.ndarray], ref: RecordingRef, spec: Featur
 
 @contextlib.contextmanager
 def served(scorer: ModelScorer, settings: Settings) -> Iterator[str]:
-    """The scoring service with ``scorer`` under uvicorn on a free loopback port; yields its base URL."""
+    """The scoring service with ``scorer`` on a free loopback port, configured as ``vibrasense serve`` does."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    settings.serving.host, settings.serving.port = "127.0.0.1", port
     app = create_app(settings, scorer)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn_config(app, settings, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the scoring service did not start on port {port}")
         time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"
