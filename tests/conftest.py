@@ -18,6 +18,7 @@ SHARED_DATA = Path(
 ).resolve()
 POSTGRES = ("127.0.0.1", 5432)
 REDIS = ("127.0.0.1", 6379)
+MQTT = ("127.0.0.1", 1883)
 
 
 def _reachable(address: tuple[str, int]) -> bool:
@@ -44,7 +45,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Skip server tests, with the reason, where no server runs; in CI (strict) they run and fail."""
     if _require("VIBRASENSE_REQUIRE_SERVERS"):
         return
-    for marker, address in (("postgres", POSTGRES), ("redis", REDIS)):
+    for marker, address in (("postgres", POSTGRES), ("redis", REDIS), ("mqtt", MQTT)):
         if _reachable(address):
             continue
         reason = f"needs the {marker} server at {address[0]}:{address[1]}, which is not reachable here"

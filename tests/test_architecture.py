@@ -21,10 +21,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("store",),
     ("models",),
     ("inference",),
+    ("alarms",),
     ("registry",),
     ("training", "prognostics"),
     ("serving",),
     ("monitoring",),
+    ("gateway",),
     ("pipelines",),
     ("cli",),
 )

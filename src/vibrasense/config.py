@@ -383,6 +383,11 @@ class ServingSettings(_Section):
     port: int = Field(8000, gt=0, lt=65536)
     model_alias: str = "champion"
     model_version: int | None = None
+    runtime: Literal["native", "onnx"] = Field(
+        "native",
+        description="What runs the detector: native (torch / scikit-learn) or onnx (ONNX Runtime; the version is "
+        "exported to ONNX once, into the model cache, on first load).",
+    )
     api_key: SecretStr | None = None
     scoring_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
@@ -420,6 +425,139 @@ class ServingSettings(_Section):
         return keys
 
 
+MachineClass = Literal["I", "II", "III", "IV"]
+"""ISO 10816-1 machine classes: I small, II medium, III large rigid, IV large on soft foundations."""
+
+
+class AlarmRules(_Section):
+    """Alarm rules of one machine; a field left ``None`` comes from ``alarms`` (then from what training learned).
+
+    Levels are on the model's score (higher is worse): ``warning_level`` <= ``alarm_level`` and ``reset_level``
+    below ``warning_level`` (hysteresis). A level raises its state when ``trigger_count`` of the last
+    ``trigger_window`` snapshots are above it; a warning or alarm returns to ok only after ``reset_count``
+    consecutive snapshots below ``reset_level``.
+    """
+
+    warning_level: float | None = Field(None, description="Score of a warning; default learned: the model threshold.")
+    alarm_level: float | None = Field(None, description="Score of an alarm; default learned: a high normal quantile.")
+    reset_level: float | None = Field(None, description="A state resets below this; default learned: a low quantile.")
+    running_rms: float | None = Field(
+        None,
+        ge=0,
+        description="Overall RMS (units as sent) below which the machine is not running: no model call, no alarm; "
+        "default learned: a fraction of the lowest normal RMS; 0 turns the gate off.",
+    )
+    trigger_count: int | None = Field(None, ge=1, description="k: snapshots above a level among the last n.")
+    trigger_window: int | None = Field(None, ge=1, description="n: the snapshots the trigger delay looks at.")
+    reset_count: int | None = Field(None, ge=1, description="m: consecutive snapshots below the reset level.")
+    rate_window: int | None = Field(None, ge=2, description="Snapshots the score slope is fitted over.")
+    rate_limit: float | None = Field(
+        None, gt=0, description="Score rise per snapshot that raises a rate-of-change warning; default learned."
+    )
+    machine_class: MachineClass | None = Field(None, description="ISO 10816-1 class; none: no severity zone.")
+    acceleration_unit: Literal["g", "m/s2"] | None = Field(None, description="Unit of accelerometer samples.")
+    sound_sensors: list[str] | None = Field(None, description="Sensors that are microphones: no severity zone.")
+
+
+class AlarmSettings(AlarmRules):
+    """Alarm management: the defaults for every machine, and ``machines: {machine_id: {...}}`` overrides."""
+
+    trigger_count: int | None = Field(2, ge=1, description="k: snapshots above a level among the last n.")
+    trigger_window: int | None = Field(3, ge=1, description="n: the snapshots the trigger delay looks at.")
+    reset_count: int | None = Field(3, ge=1, description="m: consecutive snapshots below the reset level.")
+    rate_window: int | None = Field(10, ge=2, description="Snapshots the score slope is fitted over.")
+    acceleration_unit: Literal["g", "m/s2"] | None = Field("g", description="Unit of accelerometer samples.")
+    sound_sensors: list[str] | None = Field(
+        default_factory=lambda: ["mic", "microphone"], description="Sensors that are microphones: no severity zone."
+    )
+    machines: dict[str, AlarmRules] = Field(default_factory=dict, description="Per-machine overrides, by machine id.")
+
+    def rules(self, machine_id: str) -> AlarmRules:
+        """The rules of ``machine_id``: its overrides over these defaults (``None`` still means "learned")."""
+        defaults = self.model_dump(exclude={"machines"})
+        override = self.machines.get(machine_id)
+        given = override.model_dump(exclude_none=True) if override is not None else {}
+        return AlarmRules(**(defaults | given))
+
+
+class GatewaySettings(_Section):
+    """The MQTT gateway (``vibrasense gateway``) and the plant simulator: the broker and how the gateway uses it.
+
+    The password comes from ``VIBRASENSE_GATEWAY__PASSWORD`` (or the YAML file), never from the command line.
+    """
+
+    host: str = Field("127.0.0.1", description="MQTT broker host.")
+    port: int = Field(1883, gt=0, lt=65536, description="MQTT broker port (8883 is usual with TLS).")
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5", description="MQTT version; the embedded broker speaks 3.1.1 only, and is always used with it."
+    )
+    tls: bool = Field(False, description="Connect with TLS (on by itself when ca_file is given).")
+    ca_file: Path | None = Field(None, description="CA certificates (PEM) the broker's certificate is checked against.")
+    cert_file: Path | None = Field(None, description="Client certificate (PEM), for brokers that require one.")
+    key_file: Path | None = Field(None, description="Private key (PEM) of cert_file.")
+    user: str | None = Field(None, description="Broker user name.")
+    password: SecretStr | None = Field(None, description="Broker password (VIBRASENSE_GATEWAY__PASSWORD).")
+    client_id: str = Field(
+        "vibrasense-gateway",
+        min_length=1,
+        max_length=23,
+        description="Fixed client id: the broker keeps this session's subscriptions and unacknowledged messages.",
+    )
+    site: str = Field("+", description="Site subscribed to (the second topic level); + for every site.")
+    session_expiry_s: int = Field(
+        7 * 24 * 3600, ge=0, description="MQTT 5: how long the broker keeps the session while the gateway is away."
+    )
+    keepalive_s: int = Field(30, ge=5, description="MQTT keep-alive interval.")
+    queue_size: int = Field(
+        32, gt=0, le=65535, description="Messages received and not yet scored, at most (MQTT 5 Receive Maximum)."
+    )
+    registry_poll_s: float = Field(30.0, ge=0, description="How often the registry alias is checked; 0: never.")
+    online_push_s: float = Field(1.0, gt=0, description="Features go to the online store in batches this often.")
+    metrics_host: str = Field("127.0.0.1", description="Interface of the gateway's /metrics and /healthz.")
+    metrics_port: int = Field(9108, ge=0, lt=65536, description="Port of /metrics and /healthz; 0: none.")
+
+    @model_validator(mode="after")
+    def _key_with_cert(self) -> GatewaySettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: give both or neither")
+        return self
+
+
+class DriftSettings(_Section):
+    """Drift monitoring: when recent features, scores or sensors have moved away from the training reference.
+
+    A feature (or the score) drifts when the Kolmogorov–Smirnov test rejects "same distribution" at ``alpha``
+    shared over the machine's tests (Bonferroni) *and* the Wasserstein distance is at least ``min_shift``
+    robust standard deviations of the reference: significant and large enough to matter.
+    """
+
+    alpha: float = Field(0.01, gt=0, lt=1, description="Family-wise false-alarm rate per machine and comparison.")
+    min_shift: float = Field(0.5, gt=0, description="Smallest Wasserstein distance, in reference robust SDs.")
+    min_recordings: int = Field(5, ge=2, description="Recent recordings a machine needs before it is compared.")
+    since: str = Field("7d", description="Default look-back of `vibrasense drift` (e.g. 24h, 7d).")
+
+
+class PipelineSettings(_Section):
+    """The retraining pipeline (`vibrasense pipeline run`, the Airflow DAG): where new recordings arrive, when to
+    train, what the challenger is judged on, and which service to tell."""
+
+    inputs: list[Path] = Field(
+        default_factory=list, description="Folders or archives of recordings; default <workdir>/inbox."
+    )
+    retrain: Literal["always", "on_drift"] = Field(
+        "always", description="Train a challenger every run, or only when drift is detected (or there is no champion)."
+    )
+    evaluation: Path | None = Field(
+        None,
+        description="Features folder with labelled test recordings both versions are judged on; default the "
+        "pipeline's features.",
+    )
+    service_url: str | None = Field(
+        None, description="The running service to tell to reload (e.g. http://127.0.0.1:8000); none: no reload step."
+    )
+    reload_timeout_s: float = Field(120.0, gt=0, description="How long the service may take to load the champion.")
+
+
 class Settings(BaseSettings):
     """Everything vibrasense can be told; every field has a working default."""
 
@@ -434,6 +572,10 @@ class Settings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     tracking: TrackingSettings = TrackingSettings()
     serving: ServingSettings = ServingSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    alarms: AlarmSettings = AlarmSettings()
+    drift: DriftSettings = DriftSettings()
+    pipeline: PipelineSettings = PipelineSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -39,7 +39,7 @@ def live_server(app: FastAPI, settings: Settings | None = None, **options: Any) 
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # the start-up imports Feast: tens of seconds on a busy machine
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError(f"uvicorn did not start on port {port}")

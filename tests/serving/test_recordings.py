@@ -28,6 +28,21 @@ def test_decode_wav_matches_samples_to_16_bit_precision(settings: Settings) -> N
     assert np.max(np.abs(samples - clip)) < 1 / 32768 + 1e-7
 
 
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+def test_decode_gives_libsndfiles_own_float_values(settings: Settings, subtype: str) -> None:
+    import io
+
+    import soundfile as sf
+
+    stereo = np.stack([healthy_clip(1), -0.5 * healthy_clip(1)], axis=1)
+    buffer = io.BytesIO()
+    sf.write(buffer, stereo, RATE, format="WAV", subtype=subtype)
+    expected = sf.read(io.BytesIO(buffer.getvalue()), dtype="float32", always_2d=True)[0]
+    for channel in (0, 1):
+        samples, _ = decode_audio(buffer.getvalue(), settings, channel=channel)
+        np.testing.assert_array_equal(samples, expected[:, channel])  # bit for bit, whichever way it was read
+
+
 def test_multichannel_wav_gives_the_asked_channel_else_the_models(settings: Settings) -> None:
     stereo = wav_bytes(np.stack([healthy_clip(1), -0.5 * healthy_clip(1)], axis=1))
     first, _ = decode_audio(stereo, settings)

@@ -31,7 +31,7 @@ from vibrasense.serving.app import create_app
 
 EXAMPLES_PER_OPERATION = 40
 MAX_RESPONSE_S = 10.0
-OPERATIONS = 13
+OPERATIONS = 19  # 13, the 5 alarm operations (H-alarms) and the explanation (H-explain)
 RECORDING_CONTENT = re.compile(r"^(recordings\[\d+\]\.)?(samples|pcm_base64)$|^files?(\[\d+\])?$")
 """Fields whose content (not form) may be refused: audio bytes, PCM frames, an empty recording."""
 ONCE_OR_PER_FILE = "give it once or once per file"

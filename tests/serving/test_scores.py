@@ -51,8 +51,13 @@ def check_queries(store: ScoreStore) -> None:
         "fan-2": [0.4],
         "pump-1": [5.0],
     }
-    assert [(r.machine_id, r.score) for r in store.alarms(10)] == [("pump-1", 5.0), ("fan-1", 2.5)]
-    assert store.alarms(1)[0].machine_id == "pump-1"
+    latest = store.latest_by_sensor()
+    assert {m: {s: r.score for s, r in sensors.items()} for m, sensors in latest.items()} == {
+        "fan-1": {"default": 0.3},
+        "fan-2": {"default": 0.4},
+        "pump-1": {"default": 5.0},
+    }
+    assert latest["pump-1"]["default"].status == "warning"  # no state recorded: above the threshold
     store.ping()
 
 

@@ -49,9 +49,12 @@ def quiet_libraries() -> None:
 
 
 def _register_commands() -> None:
-    from vibrasense.cli import demo, features, prognostics, serving, store, training
+    from vibrasense.cli import demo, features, gateway, monitoring, pipeline, prognostics, serving, store, training
 
     features.register(app)
+    gateway.register(app)
+    monitoring.register(app)
+    pipeline.register(app)
     prognostics.register(app)
     serving.register(app)
     store.register(app)

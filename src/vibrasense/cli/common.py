@@ -14,8 +14,8 @@ from vibrasense.errors import ConfigError, OutputError
 console = Console(soft_wrap=True)
 error_console = Console(stderr=True, soft_wrap=True)
 _global: dict[str, Path | None] = {"config": None, "workdir": None}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|sec|s|min|m|h)", re.IGNORECASE)
-_SECONDS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|sec|s|min|m|h|d)", re.IGNORECASE)
+_SECONDS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def set_global_options(config: Path | None, workdir: Path | None) -> None:
@@ -49,7 +49,7 @@ def _without_none(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a duration such as ``1s``, ``0.1s``, ``250ms``, ``25min``, ``2h30m`` (a bare number: seconds)."""
+    """Seconds in a duration such as ``1s``, ``250ms``, ``25min``, ``2h30m``, ``7d`` (a bare number: seconds)."""
     spec = text.strip().replace(" ", "")
     try:
         return float(spec)
@@ -57,7 +57,7 @@ def parse_duration(text: str) -> float:
         pass
     parts = list(_DURATION_PART.finditer(spec))
     if not parts or "".join(p.group(0) for p in parts) != spec:
-        raise ConfigError(f"{text!r} is not a duration; write e.g. 1s, 0.1s, 250ms, 25min or 2h30m")
+        raise ConfigError(f"{text!r} is not a duration; write e.g. 1s, 0.1s, 250ms, 25min, 2h30m or 7d")
     return sum(float(p.group(1)) * _SECONDS[p.group(2).lower()] for p in parts)
 
 

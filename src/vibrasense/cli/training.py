@@ -1,7 +1,8 @@
-"""``vibrasense train``, ``vibrasense evaluate`` and ``vibrasense models list|promote``."""
+"""``vibrasense train``, ``vibrasense evaluate`` and ``vibrasense models list|promote|export``."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -10,7 +11,7 @@ from rich.table import Table
 from vibrasense.cli.common import console, settings
 from vibrasense.config import ModelSettings, Settings
 
-models_app = typer.Typer(help="The model registry: versions, aliases, promotion.", no_args_is_help=True)
+models_app = typer.Typer(help="The model registry: versions, aliases, promotion, export.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -142,6 +143,36 @@ def promote(
         shown = "  ".join(f"{k} {metrics[k]:.4f}" for k in ("auc", "pauc", "f1") if k in metrics)
         console.print(f"{label:<10} v{version or '-'}  {shown}", highlight=False)
     console.print(("promoted: " if result.promoted else "not promoted: ") + result.reason, highlight=False)
+
+
+class ExportFormat(StrEnum):
+    """What ``models export`` writes."""
+
+    onnx = "onnx"
+
+
+@models_app.command("export")
+def export(
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Folder to write model.onnx, feature_spec.json, model_inputs.json."
+    ),
+    export_format: ExportFormat = typer.Option(ExportFormat.onnx, "--format", help="Export format."),
+    version: int | None = typer.Option(None, "--version", help="Registered version to export; wins over --alias."),
+    alias: str = typer.Option("champion", "--alias", help="Registry alias to export."),
+) -> None:
+    """Export a registered model for ONNX Runtime (an edge box scores it without torch or scikit-learn)."""
+    from vibrasense.inference.onnx_export import export_onnx
+    from vibrasense.registry import resolve_version, tracking_client
+    from vibrasense.registry.versions import detector_directory
+
+    config = settings()
+    client = tracking_client(config)
+    found = resolve_version(client, config, version if version is not None else alias)
+    written = export_onnx(detector_directory(client, config, found), out)
+    console.print(
+        f"{config.tracking.registered_model} v{found.version} exported to {export_format.value}: {written}",
+        highlight=False,
+    )
 
 
 def _print_metrics(metrics: dict[str, float]) -> None:

@@ -9,14 +9,16 @@ rate. Envelope features need a bearing and a shaft speed: the spec's fixed value
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from vibrasense.config import VibrationSettings
 from vibrasense.errors import InputError
 from vibrasense.features import spectral, vibration
-from vibrasense.features.names import AUDIO_FEATURES
+from vibrasense.features.names import AUDIO_FEATURES, ENVELOPE_FEATURES, vibration_feature_names
 from vibrasense.features.spec import FeatureSpec
 from vibrasense.signals.bearings import BearingGeometry, get_bearing
 from vibrasense.signals.records import SignalContext
@@ -98,29 +100,55 @@ def featurize_batch(
     shaft speed is an :class:`InputError` naming the field to give; otherwise such a column is NaN, as in
     a features table of mixed recordings.
     """
-    wanted = spec.columns if columns is None else tuple(columns)
-    unknown = [c for c in wanted if c not in spec.columns]
+    layout = _layout(tuple(spec.vibration.band_edges_hz))
+    wanted = layout.columns if columns is None else tuple(columns)
+    unknown = [c for c in wanted if c not in layout.known]
     if unknown:
-        raise InputError("columns", f"{unknown[0]} is not a feature of this spec; it has {list(spec.columns)}")
+        raise InputError("columns", f"{unknown[0]} is not a feature of this spec; it has {list(layout.columns)}")
     if columns is not None if strict is None else strict:
         for recording in recordings:
             require_context(spec, recording.context, wanted)
-    want_audio = logmel or any(c in AUDIO_FEATURES for c in wanted)
-    want_vibration = any(c in spec.vibration_columns for c in wanted)
+    want_audio = logmel or not layout.audio.isdisjoint(wanted)
+    want_vibration = not layout.vibration.isdisjoint(wanted)
     values: list[dict[str, float]] = [{} for _ in recordings]
     logmels: list[np.ndarray | None] = [None] * len(recordings)
     if want_vibration:
-        want_envelope = any(c in spec.envelope_columns for c in wanted)
+        want_envelope = not layout.envelope.isdisjoint(wanted)
         for position, recording in enumerate(recordings):
             values[position] |= _vibration(recording, spec, want_envelope)
     if want_audio:
-        for position, (spectrogram, features) in _audio(recordings, spec).items():
+        want_features = not layout.audio.isdisjoint(wanted)
+        for position, (spectrogram, features) in _audio(recordings, spec, logmel, want_features).items():
             values[position] |= features
-            logmels[position] = spectrogram if logmel else None
+            logmels[position] = spectrogram
     return [
         Featurized({c: found[c] for c in wanted}, spectrogram)
         for found, spectrogram in zip(values, logmels, strict=True)
     ]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The columns of a spec in order, and as sets by kind (looked up on every call: built once per band set)."""
+
+    columns: tuple[str, ...]
+    known: frozenset[str]
+    audio: frozenset[str]
+    vibration: frozenset[str]
+    envelope: frozenset[str]
+
+
+@functools.lru_cache(maxsize=32)
+def _layout(band_edges_hz: tuple[float, ...]) -> _Layout:
+    vibration_columns = vibration_feature_names(VibrationSettings(band_edges_hz=list(band_edges_hz)))
+    columns = AUDIO_FEATURES + vibration_columns
+    return _Layout(
+        columns,
+        frozenset(columns),
+        frozenset(AUDIO_FEATURES),
+        frozenset(vibration_columns),
+        frozenset(ENVELOPE_FEATURES),
+    )
 
 
 def _vibration(recording: RawRecording, spec: FeatureSpec, envelope: bool) -> dict[str, float]:
@@ -129,15 +157,21 @@ def _vibration(recording: RawRecording, spec: FeatureSpec, envelope: bool) -> di
     return vibration.vibration_features(recording.samples, recording.sample_rate, spec.vibration, bearing, shaft_hz)
 
 
-def _audio(recordings: Sequence[RawRecording], spec: FeatureSpec) -> dict[int, tuple[np.ndarray, dict[str, float]]]:
+def _audio(
+    recordings: Sequence[RawRecording], spec: FeatureSpec, logmel: bool, features: bool
+) -> dict[int, tuple[np.ndarray | None, dict[str, float]]]:
+    """Log-mel (``None`` unless ``logmel``) and audio features (none unless ``features``) of each recording, equal
+    lengths batched."""
     rate = spec.signals.sample_rate
     audio = [resample(r.samples, r.sample_rate, rate) for r in recordings]
     by_length: dict[int, list[int]] = {}
     for position, samples in enumerate(audio):
         by_length.setdefault(len(samples), []).append(position)
-    results: dict[int, tuple[np.ndarray, dict[str, float]]] = {}
+    results: dict[int, tuple[np.ndarray | None, dict[str, float]]] = {}
     for positions in by_length.values():
-        spectrograms, features = spectral.analyse_batch(np.stack([audio[p] for p in positions]), rate, spec.logmel)
+        batch = audio[positions[0]][None, :] if len(positions) == 1 else np.stack([audio[p] for p in positions])
+        spectrograms, columns = spectral.analyse_batch(batch, rate, spec.logmel, logmel=logmel, features=features)
         for row, position in enumerate(positions):
-            results[position] = (spectrograms[row], {name: float(column[row]) for name, column in features.items()})
+            spectrogram = spectrograms[row] if spectrograms is not None else None
+            results[position] = (spectrogram, {name: float(column[row]) for name, column in columns.items()})
     return results

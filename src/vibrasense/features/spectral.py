@@ -56,8 +56,8 @@ def analyse_clip(
 
 
 def extract_logmel(samples: np.ndarray, sample_rate: float, settings: LogMelSettings) -> np.ndarray:
-    """The log-mel spectrogram of one clip, shape (frames, n_mels), float32."""
-    return analyse_clip(samples, sample_rate, settings)[0]
+    """The log-mel spectrogram of one clip, shape (frames, n_mels), float32 (no statistical features computed)."""
+    return analyse_batch(np.asarray(samples, dtype=np.float32)[None, :], sample_rate, settings, features=False)[0][0]
 
 
 def audio_features(samples: np.ndarray, sample_rate: float, settings: LogMelSettings) -> dict[str, float]:
@@ -66,31 +66,45 @@ def audio_features(samples: np.ndarray, sample_rate: float, settings: LogMelSett
 
 
 def analyse_batch(
-    batch: np.ndarray, sample_rate: float, settings: LogMelSettings
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    batch: np.ndarray, sample_rate: float, settings: LogMelSettings, *, logmel: bool = True, features: bool = True
+) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
     """Log-mel spectrograms (clips, frames, n_mels) and each feature (clips,) of equal-length clips.
 
-    This is the fast path: clips go through in chunks of ``CHUNK``, each chunk with one FFT call.
+    This is the fast path: clips go through in chunks of ``CHUNK``, each chunk with one FFT call. Without
+    ``logmel`` (a tabular model's inputs) the spectrograms are not computed and ``None`` is returned for them;
+    without ``features`` (an autoencoder's) the statistical features are not, and the dict is empty.
     """
     batch = np.atleast_2d(np.asarray(batch, dtype=np.float32))
     if batch.ndim != 2 or batch.shape[1] == 0:
         raise ValueError(f"analyse_batch needs a (clips, samples) array of non-empty clips, got {batch.shape}")
-    pieces = [_analyse_chunk(batch[i : i + CHUNK], sample_rate, settings) for i in range(0, len(batch), CHUNK)]
-    logmels = np.concatenate([p[0] for p in pieces])
-    features = {name: np.concatenate([p[1][name] for p in pieces]) for name in AUDIO_FEATURES}
-    return logmels, features
+    pieces = [
+        _analyse_chunk(batch[i : i + CHUNK], sample_rate, settings, logmel, features)
+        for i in range(0, len(batch), CHUNK)
+    ]
+    if len(pieces) == 1:
+        return pieces[0]
+    logmels = np.concatenate([p[0] for p in pieces]) if logmel else None
+    names = AUDIO_FEATURES if features else ()
+    return logmels, {name: np.concatenate([p[1][name] for p in pieces]) for name in names}
 
 
 def _analyse_chunk(
-    batch: np.ndarray, sample_rate: float, settings: LogMelSettings
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    batch: np.ndarray, sample_rate: float, settings: LogMelSettings, want_logmel: bool, want_features: bool
+) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
     n_fft, hop = settings.n_fft, settings.hop_length
     padded = _zero_pad(batch, n_fft // 2)
-    magnitude, power = _stft(padded, n_fft, hop)  # (clips, frames, bins)
+    power = _stft_power(padded, n_fft, hop)  # (clips, frames, bins)
+    magnitude = np.sqrt(power) if want_features or settings.power != 2.0 else None
     mel = _mel_bank(float(sample_rate), n_fft, settings.n_mels, settings.fmin, settings.fmax)
     mel_power = mel.project(power)
-    mel_for_logmel = mel_power if settings.power == 2.0 else mel.project(magnitude**settings.power)
-    logmel = (20.0 / settings.power) * np.log10(np.maximum(mel_for_logmel, sys.float_info.epsilon))
+    logmel = None
+    if want_logmel:
+        mel_for_logmel = mel_power if settings.power == 2.0 else mel.project(magnitude**settings.power)
+        logmel = ((20.0 / settings.power) * np.log10(np.maximum(mel_for_logmel, sys.float_info.epsilon))).astype(
+            np.float32
+        )
+    if not want_features:
+        return logmel, {}
 
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     rms = _frame_rms(padded, n_fft, hop, magnitude.shape[1])
@@ -102,7 +116,7 @@ def _analyse_chunk(
         "spectral_contrast": _spectral_contrast(magnitude, freqs, sample_rate),
         **_mfcc_means(mel_power),
     }
-    return logmel.astype(np.float32), {k: np.asarray(v, dtype=np.float64) for k, v in features.items()}
+    return logmel, {k: np.asarray(v, dtype=np.float64) for k, v in features.items()}
 
 
 def _zero_pad(batch: np.ndarray, pad: int) -> np.ndarray:
@@ -113,14 +127,14 @@ def _zero_pad(batch: np.ndarray, pad: int) -> np.ndarray:
     return padded
 
 
-def _stft(padded: np.ndarray, n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
-    """|STFT| and |STFT|² of zero-padded clips (the ``center=True`` frames), float32."""
+def _stft_power(padded: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """|STFT|² of zero-padded clips (the ``center=True`` frames), float32."""
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop]
     windowed = np.multiply(frames, _window(n_fft))
     spectrum = scipy.fft.rfft(windowed, axis=-1, workers=1, overwrite_x=True)
     power = np.square(spectrum.real)
     power += np.square(spectrum.imag)
-    return np.sqrt(power), power
+    return power
 
 
 @lru_cache(maxsize=8)

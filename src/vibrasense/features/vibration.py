@@ -8,6 +8,7 @@ lines at BPFO, BPFI, 2·BSF or FTF. The band is chosen where the band-passed sig
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -33,7 +34,7 @@ def vibration_features(
     squared = x * x
     variance = float(squared.mean())
     rms = float(np.sqrt(variance))
-    peak = float(np.max(np.abs(x)))
+    peak = max(float(x.max()), -float(x.min()))
     # central moments in one pass over x: scipy.stats' biased skewness and (Fisher) kurtosis, without its copies
     skewness = float(np.dot(squared, x)) / len(x) / variance**1.5 if variance > 0 else 0.0
     kurtosis = float(np.dot(squared, squared)) / len(x) / variance**2 - 3.0 if variance > 0 else 0.0
@@ -54,15 +55,25 @@ def band_energies(x: np.ndarray, sample_rate: float, edges: list[float]) -> dict
 
     A band above the Nyquist frequency holds no bins, so its energy is 0.0 (never NaN).
     """
-    power = np.abs(scipy.fft.rfft(x)) ** 2 / len(x) ** 2
+    spectrum = scipy.fft.rfft(x)
+    power = np.square(spectrum.real)
+    power += np.square(spectrum.imag)
+    power /= len(x) ** 2
     power[1 : (len(x) + 1) // 2] *= 2  # one-sided spectrum: every bin but DC and Nyquist counts twice
-    freqs = np.fft.rfftfreq(len(x), 1.0 / sample_rate)
-    cumulative = np.concatenate([[0.0], np.cumsum(power)])
-    positions = np.searchsorted(freqs, edges, side="left")
+    names, positions = _band_layout(len(x), float(sample_rate), tuple(edges))
     return {
-        band_feature_name(low, high): float(cumulative[stop] - cumulative[start])
-        for (low, high), (start, stop) in zip(itertools.pairwise(edges), itertools.pairwise(positions), strict=True)
+        name: float(power[start:stop].sum())
+        for name, (start, stop) in zip(names, itertools.pairwise(positions), strict=True)
     }
+
+
+@functools.lru_cache(maxsize=64)
+def _band_layout(n: int, sample_rate: float, edges: tuple[float, ...]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The band columns and the first FFT bin at or above each edge, for ``n`` samples at ``sample_rate``."""
+    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    positions = np.searchsorted(freqs, edges, side="left")
+    names = tuple(band_feature_name(low, high) for low, high in itertools.pairwise(edges))
+    return names, tuple(int(p) for p in positions)
 
 
 def envelope_spectrum(

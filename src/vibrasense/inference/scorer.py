@@ -10,7 +10,7 @@ with the field to give. The hot path uses no pandas; thread pools are the proces
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -18,8 +18,11 @@ from vibrasense.errors import InputError, ModelError
 from vibrasense.features.featurize import featurize
 from vibrasense.features.spec import SPEC_VERSION, FeatureSpec
 from vibrasense.inference.model_inputs import ModelInputs
-from vibrasense.models.base import Detector, load_detector
 from vibrasense.signals.records import SignalContext
+
+if TYPE_CHECKING:  # the detectors (scikit-learn, torch) load with a native model, never for an ONNX one
+    from vibrasense.inference.explanation import Explanation
+    from vibrasense.models.base import Detector
 
 
 class Verdict(NamedTuple):
@@ -28,6 +31,8 @@ class Verdict(NamedTuple):
     score: float
     threshold: float
     is_anomaly: bool
+    explanation: Explanation | None = None
+    """What drove the score, when it was asked for (see :mod:`vibrasense.inference.explanation`)."""
 
 
 @runtime_checkable
@@ -42,8 +47,25 @@ class Scorer(Protocol):
         ...
 
 
+@runtime_checkable
+class ExplainingScorer(Scorer, Protocol):
+    """A scorer that says what drove a score when ``explain=True``; ``explains_cheaply`` when that costs well
+    under a millisecond (then a service explains every score)."""
+
+    explains_cheaply: bool
+
+    def score(
+        self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None, *, explain: bool = False
+    ) -> Verdict:
+        """The verdict on float32 mono samples at ``sample_rate`` Hz, with its explanation if asked for."""
+        ...
+
+
 class ModelScorer:
     """Scores raw samples with a fitted detector, computing its inputs from the recorded feature spec."""
+
+    directory: Path | None = None
+    """The model folder it was loaded from, if any."""
 
     def __init__(self, detector: Detector, spec: FeatureSpec, inputs: ModelInputs, name: str, version: str) -> None:
         self.detector = detector
@@ -66,7 +88,11 @@ class ModelScorer:
                 f"{folder}: the model's inputs follow feature spec version {spec.version}, this vibrasense computes "
                 f"version {SPEC_VERSION}; re-extract the features and retrain it with `vibrasense train`"
             )
-        return cls(load_detector(folder), spec, ModelInputs.load(folder), name, version)
+        from vibrasense.models.base import load_detector
+
+        scorer = cls(load_detector(folder), spec, ModelInputs.load(folder), name, version)
+        scorer.directory = folder  # what else the folder holds (the alarm levels learned at training) is read there
+        return scorer
 
     @property
     def channel(self) -> int:
@@ -101,8 +127,29 @@ class ModelScorer:
         )
         return np.array([[features.values[c] for c in self.inputs.columns]], dtype=np.float64)
 
-    def score(self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None) -> Verdict:
-        """The verdict on float32 mono samples at ``sample_rate`` Hz."""
+    @property
+    def explains_cheaply(self) -> bool:
+        """A tabular model's explanation needs no model call; an autoencoder's needs one more pass."""
+        return self.inputs.kind == "tabular"
+
+    def score(
+        self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None, *, explain: bool = False
+    ) -> Verdict:
+        """The verdict on float32 mono samples at ``sample_rate`` Hz; ``explain`` adds what drove the score."""
         inputs = self.model_input(samples, float(sample_rate), context)
         value = float(self.detector.score(inputs)[0])
-        return Verdict(value, self.threshold, bool(value > self.threshold))
+        explanation = None
+        if explain:
+            from vibrasense.inference.explanation import explain_score
+
+            explanation = explain_score(self.detector, inputs, self.inputs.columns, self.spec)
+        return Verdict(value, self.threshold, bool(value > self.threshold), explanation)
+
+
+def explained_verdict(
+    scorer: Scorer, samples: np.ndarray, sample_rate: float, context: SignalContext | None, *, explain: bool
+) -> Verdict:
+    """``scorer``'s verdict, with its explanation when the scorer can explain and that is cheap or ``explain`` asks."""
+    if isinstance(scorer, ExplainingScorer) and (explain or scorer.explains_cheaply):
+        return scorer.score(samples, sample_rate, context, explain=True)
+    return scorer.score(samples, sample_rate, context)

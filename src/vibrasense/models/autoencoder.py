@@ -92,6 +92,10 @@ class AutoencoderDetector(Detector):
         """Normalised windows (batch, window, n_mels) shaped as the module's input."""
         raise NotImplementedError
 
+    def from_input(self, batch: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`to_input`: module-shaped values back as (batch, window, n_mels)."""
+        raise NotImplementedError
+
     # -- fitting ---------------------------------------------------------------------------------------
 
     def _fit(self, X: Sequence[np.ndarray], checkpoint_dir: Path | str | None = None, **_: Any) -> None:
@@ -174,6 +178,34 @@ class AutoencoderDetector(Detector):
                 total += float(errors.sum())
                 count += len(chunk)
         return total / count
+
+    def error_map(self, spectrogram: np.ndarray) -> np.ndarray:
+        """Reconstruction error of each frame and band of one spectrogram: (frames, n_mels), float64.
+
+        The squared error of the standardised log-mel, in the windows the score averages, each frame's error the
+        mean over the windows that cover it (padding of a recording shorter than a window is left out). One more
+        pass through the module than :meth:`score_one`: explanations ask for it, scoring does not.
+        """
+        self._check_fitted()
+        if spectrogram.ndim != 2 or spectrogram.shape[1] != self.n_mels_ or spectrogram.shape[0] == 0:
+            raise ModelError(
+                f"{self.name}: expected a log-mel spectrogram (frames, {self.n_mels_}); got {spectrogram.shape}"
+            )
+        n_frames = spectrogram.shape[0]
+        offsets = window_offsets(n_frames, self.window, self.score_hop)
+        total = np.zeros((n_frames, self.n_mels_))
+        covered = np.zeros(n_frames)
+        with torch.no_grad():
+            for start in range(0, len(offsets), SCORE_BATCH):
+                chunk = offsets[start : start + SCORE_BATCH]
+                batch = torch.from_numpy(
+                    self.prepare(np.stack([take_window(spectrogram, int(o), self.window) for o in chunk]))
+                )
+                squared = self.from_input(((self.module_(batch) - batch) ** 2).numpy())  # (chunk, window, n_mels)
+                for step in range(min(self.window, n_frames)):
+                    np.add.at(total, chunk + step, squared[:, step])
+                    np.add.at(covered, chunk + step, 1.0)
+        return total / covered[:, None]
 
     # -- persistence -----------------------------------------------------------------------------------
 

@@ -2,13 +2,14 @@
 
 Columns that are all NaN or constant on the training data carry no information (and break scaling); they
 are dropped at fit and remembered, so scoring selects the same columns. Remaining NaNs are imputed with
-the training median.
+the training median. Fit also learns each kept column's normal range, which explanations of a score report
+(:mod:`vibrasense.models.explain`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import joblib
 import numpy as np
@@ -19,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from vibrasense.errors import ModelError
 from vibrasense.models.base import Detector
+from vibrasense.models.explain import AttributionMethod, NormalRanges, robust_z_contributions
 from vibrasense.signals.records import RECORD_COLUMNS
 
 PIPELINE_FILE = "pipeline.joblib"
@@ -37,6 +39,8 @@ class TabularDetector(Detector):
     """A scikit-learn estimator on feature columns, behind imputation and standard scaling."""
 
     input_kind = "tabular"
+    attribution: ClassVar[AttributionMethod] = "robust-z"
+    """How :meth:`feature_contributions` attributes a score to the features (see :mod:`vibrasense.models.explain`)."""
 
     def _make_estimator(self, n_samples: int) -> Any:
         """A new scikit-learn estimator for ``n_samples`` training rows."""
@@ -82,15 +86,38 @@ class TabularDetector(Detector):
             ]
         )
         self.pipeline_.fit(finite[:, self.keep_index_])
+        self.normal_ranges_: NormalRanges | None = NormalRanges.fit(finite[:, self.keep_index_])
 
     def _score(self, X: Any) -> np.ndarray:
         Xt = self.transform(X)
         return np.asarray(self._raw_scores(self.pipeline_[-1], Xt), dtype=np.float64)
 
+    def feature_contributions(self, X: Any) -> np.ndarray:
+        """Each kept column's contribution to the score of each row (rows × kept columns), by :attr:`attribution`.
+
+        Raises :class:`ModelError` for a detector saved before normal ranges were learned (retrain it).
+        """
+        self._check_fitted()
+        if self.normal_ranges_ is None:
+            raise ModelError(f"{self.name}: saved without normal feature ranges; retrain it to explain its scores")
+        return robust_z_contributions(self.normal_ranges_, self.select(X))
+
     def transform(self, X: Any) -> np.ndarray:
-        """Rows reduced to the kept columns, imputed and scaled as at fit."""
+        """Rows reduced to the kept columns, imputed and scaled as at fit.
+
+        The arithmetic of ``SimpleImputer.transform`` then ``StandardScaler.transform`` (the same operations,
+        the same values), without their input validation, which costs more than the work on a few rows.
+        """
         values = self.select(X)
-        return self.pipeline_[:-1].transform(values)
+        imputer, scaler = self.pipeline_.steps[0][1], self.pipeline_.steps[1][1]
+        missing = np.isnan(values)
+        if missing.any():
+            values = np.where(missing, imputer.statistics_, values)
+        if scaler.with_mean:
+            values = values - scaler.mean_
+        if scaler.with_std:
+            values = values / scaler.scale_
+        return values
 
     def select(self, X: Any) -> np.ndarray:
         """Rows as a float matrix of the kept columns (by name for a DataFrame, by position for arrays)."""
@@ -128,6 +155,7 @@ class TabularDetector(Detector):
                 "columns": self.columns_,
                 "kept_columns": self.kept_columns_,
                 "dropped_columns": self.dropped_columns_,
+                "normal_ranges": self.normal_ranges_.to_dict() if self.normal_ranges_ is not None else None,
             },
             directory / PIPELINE_FILE,
         )
@@ -138,4 +166,6 @@ class TabularDetector(Detector):
         self.columns_ = state["columns"]
         self.kept_columns_ = state["kept_columns"]
         self.dropped_columns_ = state["dropped_columns"]
+        ranges = state.get("normal_ranges")  # absent in folders saved before explanations
+        self.normal_ranges_ = NormalRanges.from_dict(ranges) if ranges else None
         self.keep_index_ = np.array([self.columns_.index(c) for c in self.kept_columns_], dtype=np.int64)

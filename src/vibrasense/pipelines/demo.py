@@ -59,6 +59,9 @@ def run_demo(settings: Settings, console: Console, plant: DemoPlant = DemoPlant(
 
     console.rule("[bold]6. bearing prognostics")
     stages.prognose_run(settings, run_root, console)
+
+    console.rule("[bold]7. live plant (MQTT gateway)")
+    stages.live_plant(settings, console, plant.machine_type, plant.machines)
     console.print(f"\nMLflow: .venv/bin/mlflow ui --backend-store-uri {redact(settings.tracking_uri)}", highlight=False)
 
 

@@ -15,11 +15,14 @@ from rich.console import Console
 from rich.table import Table
 
 from vibrasense.config import Settings
-from vibrasense.errors import VibrasenseError
+from vibrasense.errors import VibrasenseError, redact
 from vibrasense.features.pipeline import FeatureRun
 
 CHALLENGER_MODEL = "mahalanobis"
 SERVER_START_TIMEOUT_S = 120.0
+LIVE_SITE = "demo-plant"
+LIVE_SECONDS = 40.0
+"""Simulated seconds of the live-plant stage, published as fast as the gateway takes them."""
 
 
 def feature_store(settings: Settings, run: FeatureRun, console: Console) -> None:
@@ -154,6 +157,74 @@ def prognose_run(settings: Settings, run_root: Path, console: Console, history: 
                 f"{row['rul_method']}), actual {actual:.1f} min",
                 highlight=False,
             )
+
+
+def live_plant(settings: Settings, console: Console, machine_type: str = "pump", machines: int = 3) -> None:
+    """Simulator -> MQTT -> gateway -> statuses: a plant streaming snapshots, one machine failing, one switched off.
+
+    Uses the broker at gateway.host:gateway.port, or an embedded one started there when none answers.
+    """
+    from vibrasense.gateway import EmbeddedBroker, Gateway, Plant, Scenario, broker_reachable, publish, use_embedded
+    from vibrasense.gateway.watch import StatusWatcher
+    from vibrasense.serving.model import load_registered_scorer
+    from vibrasense.serving.service import ScoringService
+
+    config = settings.gateway.model_copy(
+        update={"site": LIVE_SITE, "client_id": "vibrasense-demo-gw", "metrics_port": 0, "registry_poll_s": 0}
+    )
+    broker = None
+    if not broker_reachable(config.host, config.port):
+        broker = EmbeddedBroker(config.host, config.port).start()
+        config = use_embedded(config)
+    where = f"{'embedded broker (amqtt)' if broker else 'MQTT broker'} {config.host}:{config.port}"
+    settings = settings.model_copy(update={"gateway": config})
+    failing, stopped = f"{machine_type}_id_01", f"{machine_type}_id_02"
+    scenario = Scenario(
+        site=LIVE_SITE,
+        machine_type=machine_type,
+        sound_machines=machines,
+        summary_only=1,
+        duration_s=LIVE_SECONDS,
+        anomalies={failing: ("bearing", LIVE_SECONDS / 4)},
+        off={stopped: (LIVE_SECONDS / 2, float("inf"))},
+        ramp_s=LIVE_SECONDS / 3,
+    )
+    plant = Plant(scenario)
+    service = ScoringService(settings, load_registered_scorer(settings)).start()
+    try:
+        with StatusWatcher(config, LIVE_SITE) as watcher:
+            gateway = Gateway(settings, service).start()
+            try:
+                if not gateway.wait_connected(15):
+                    raise VibrasenseError(f"the gateway could not connect to the {where}")
+                published = publish(config, plant, speed=0)
+                deadline = time.monotonic() + 60
+                while gateway.health()["handled"] < published.messages and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                time.sleep(0.5)  # the last statuses on their way to the watcher
+                handled = gateway.health()["handled"]
+            finally:
+                gateway.stop()
+    finally:
+        service.close()
+        if broker is not None:
+            broker.stop()
+    console.print(
+        f"{published.messages} messages of {LIVE_SECONDS:.0f} simulated seconds through the {where}: "
+        f"{handled} handled; {failing} develops a bearing fault from {LIVE_SECONDS / 4:.0f} s, "
+        f"{stopped} is switched off at {LIVE_SECONDS / 2:.0f} s",
+        highlight=False,
+    )
+    table = Table("machine", "state transitions on vibrasense/" + LIVE_SITE + "/<machine>/status (simulated time)")
+    for machine_id, transitions in sorted(watcher.transitions.items()):
+        steps = [f"{state} ({(moment - plant.start).total_seconds():.0f} s)" for state, moment in transitions]
+        table.add_row(machine_id, " -> ".join(steps))
+    console.print(table)
+    console.print(
+        f"the scores and alarms are in {redact(settings.score_store_url)}: `vibrasense serve` shows them on the "
+        "dashboard; `vibrasense gateway` and `vibrasense simulate --mqtt` run the same plant for real",
+        highlight=False,
+    )
 
 
 def _free_port() -> int:

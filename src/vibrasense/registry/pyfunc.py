@@ -37,7 +37,7 @@ class RecordingScorerModel(mlflow.pyfunc.PythonModel):
         rows = []
         for record in model_input.to_dict("records"):
             samples, rate = _recording(record, self.scorer.channel)
-            score, threshold, is_anomaly = self.scorer.score(samples, rate, _context(record))
+            score, threshold, is_anomaly = self.scorer.score(samples, rate, _context(record))[:3]
             rows.append({"score": score, "threshold": threshold, "is_anomaly": is_anomaly})
         return pd.DataFrame(rows, columns=["score", "threshold", "is_anomaly"])
 

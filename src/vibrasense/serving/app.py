@@ -30,7 +30,7 @@ from vibrasense.serving.instrumentation import MetricsMiddleware
 from vibrasense.serving.metrics import ServingMetrics
 from vibrasense.serving.model import ScorerLoader, load_registered_scorer
 from vibrasense.serving.online import FeatureClient, OnlineFeatures
-from vibrasense.serving.routers import dashboard, machines, models, operations, scoring
+from vibrasense.serving.routers import alarms, dashboard, machines, models, operations, scoring
 from vibrasense.serving.scores import ScoreStore
 from vibrasense.serving.service import ScoringService
 
@@ -91,7 +91,7 @@ def create_app(
         BodySizeLimit, max_upload_mb=settings.serving.max_upload_mb, body_timeout_s=settings.serving.body_timeout_s
     )
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)  # outermost: it sees every answer
-    for router in (scoring.router, machines.router, models.router, operations.router, dashboard.router):
+    for router in (scoring.router, machines.router, alarms.router, models.router, operations.router, dashboard.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(resources.files("vibrasense.serving") / "static")), name="static")
 

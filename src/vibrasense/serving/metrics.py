@@ -8,6 +8,7 @@ process without "duplicated timeseries" errors. Machine ids come from clients, s
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 from prometheus_client import (
@@ -23,6 +24,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 
 """Request latency buckets in seconds, dense around the 20 ms goal of the scoring path."""
 
 OTHER_MACHINES = "other"
+STATES = ("not_running", "ok", "warning", "alarm")
 
 
 class ScoreStoreState(Protocol):
@@ -115,6 +117,28 @@ class ServingMetrics:
             "Scores written to the score store from the spool after it was unavailable.",
             registry=self.registry,
         )
+
+        self.machines_by_state = Gauge(
+            "vibrasense_machines",
+            "Machines seen by this process, by managed state (not_running, ok, warning, alarm).",
+            ("state",),
+            registry=self.registry,
+        )
+        self.active_alarms = Gauge(
+            "vibrasense_active_alarms", "Alarms open (raised and not cleared) in this process.", registry=self.registry
+        )
+        self.alarm_events = Counter(
+            "vibrasense_alarm_events_total",
+            "Alarm events recorded, by kind (raised, escalated, acknowledged, shelved, unshelved, cleared).",
+            ("kind",),
+            registry=self.registry,
+        )
+
+    def watch_alarms(self, active: Callable[[], int], per_state: Callable[[], dict[str, int]]) -> None:
+        """Read the open alarms and the machines per state at every scrape."""
+        self.active_alarms.set_function(active)
+        for state in STATES:
+            self.machines_by_state.labels(state).set_function(lambda state=state: per_state()[state])
 
     def watch_score_store(self, store: ScoreStoreState) -> None:
         """Read the queue, the spool and the health of ``store`` at every scrape."""

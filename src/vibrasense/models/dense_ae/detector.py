@@ -68,3 +68,6 @@ class DenseAEDetector(AutoencoderDetector):
     def to_input(self, windows: np.ndarray) -> np.ndarray:
         # frames concatenated one after another, as the baseline's vector of 5 x 128 = 640 values
         return np.ascontiguousarray(windows.reshape(len(windows), -1), dtype=np.float32)
+
+    def from_input(self, batch: np.ndarray) -> np.ndarray:
+        return batch.reshape(len(batch), self.context_frames, -1)

@@ -9,8 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
+from vibrasense.alarms import machine_state
 from vibrasense.serving.dependencies import ServiceDep
-from vibrasense.serving.schemas import DashboardMachine, DashboardResponse, ScoreRecord
+from vibrasense.serving.routers.machines import sensor_status
+from vibrasense.serving.schemas import DashboardMachine, DashboardResponse, DashboardSensor
 from vibrasense.serving.service import model_info
 
 router = APIRouter()
@@ -27,27 +29,37 @@ def page() -> FileResponse:
 def dashboard(
     service: ServiceDep,
     history: Annotated[int, Query(ge=1, le=2_000, description="Scores per machine.")] = 100,
-    alarms: Annotated[int, Query(ge=0, le=500, description="Latest alarms.")] = 20,
+    alarms: Annotated[int, Query(ge=0, le=500, description="Alarms: every open one, then the latest cleared.")] = 20,
 ) -> DashboardResponse:
-    """Everything the dashboard shows: each machine's status and score history, the latest alarms."""
+    """Everything the dashboard shows: each machine's state, its sensors' and its score history; the open alarms
+    and the latest past ones (from the alarm events)."""
     shown = []
+    latest = service.store.latest_by_sensor()
     for machine_id, rows in service.store.histories(history).items():
-        latest = rows[-1]
+        sensors = [
+            DashboardSensor(sensor=sensor, **sensor_status(service.settings, row).model_dump())
+            for sensor, row in sorted(latest.get(machine_id, {}).items())
+        ]
+        last = rows[-1]
         shown.append(
             DashboardMachine(
                 machine_id=machine_id,
-                status=latest.status,
-                score=latest.score,
-                threshold=latest.threshold,
-                scored_at=latest.scored_at,
-                history=[(row.scored_at, row.score, row.threshold) for row in rows],
+                status=machine_state(s.state for s in sensors),
+                sensors=sensors,
+                score=last.score,
+                threshold=last.threshold,
+                scored_at=last.scored_at,
+                history=[(row.scored_at, row.score, row.threshold, row.status) for row in rows],
             )
         )
+    shown_alarms = []
+    if alarms:
+        shown_alarms = service.alarms.alarms(status="open", limit=500)  # every open one, whatever ``alarms`` says
+        past = alarms - len(shown_alarms)
+        shown_alarms += service.alarms.alarms(status="cleared", limit=past) if past > 0 else []
     return DashboardResponse(
         machines=shown,
-        alarms=[ScoreRecord.model_validate(row, from_attributes=True) for row in service.store.alarms(alarms)]
-        if alarms
-        else [],
+        alarms=shown_alarms,
         model=model_info(service.slot.scorer),
         generated_at=datetime.now(UTC),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, File, UploadFile
+from fastapi import APIRouter, Depends, File, Query, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from vibrasense.errors import InputError
@@ -32,6 +32,7 @@ from vibrasense.serving.schemas import (
     Problem,
     ScoreRequest,
     ScoreResponse,
+    SensorId,
     ShaftHz,
 )
 from vibrasense.serving.service import Upload
@@ -44,6 +45,13 @@ router = APIRouter(
 )
 
 ONCE_OR_PER_FILE = "Once for every file, or once per file in the order of the files."
+ExplainQuery = Annotated[
+    bool,
+    Query(
+        description="Explain an autoencoder's score too: its worst mel bands, time span and band × time error map "
+        "(one more pass through the model, about 30 kB stored). A tabular model explains every score."
+    ),
+]
 T = TypeVar("T")
 
 
@@ -68,6 +76,7 @@ class FileForm(BaseModel):
 
     file: UploadFile = Field(description="The recording: WAV, FLAC or OGG (16-bit PCM WAV is fastest).")
     machine_id: MachineId | None = None
+    sensor: SensorId | None = None
     bearing: BearingPreset | None = None
     shaft_hz: ShaftHz | None = None
     channel: Channel | None = None
@@ -80,32 +89,43 @@ class FilesForm(BaseModel):
 
     files: list[UploadFile] = Field(min_length=1, max_length=MAX_BATCH, description="The recordings.")
     machine_id: list[MachineId] | None = Field(None, description=ONCE_OR_PER_FILE)
+    sensor: list[SensorId] | None = Field(None, description=ONCE_OR_PER_FILE)
     bearing: list[BearingPreset] | None = Field(None, description=ONCE_OR_PER_FILE)
     shaft_hz: list[ShaftHz] | None = Field(None, description=ONCE_OR_PER_FILE)
     channel: list[Channel] | None = Field(None, description=ONCE_OR_PER_FILE)
 
 
 @router.post("", response_model=ScoreResponse, openapi_extra=json_body_openapi(ScoreRequest))
-def score(request: ScoreRequestBody, service: ServiceDep, scorer: ScorerDep) -> ScoreResponse:
+def score(
+    request: ScoreRequestBody, service: ServiceDep, scorer: ScorerDep, explain: ExplainQuery = False
+) -> ScoreResponse:
     """Score one recording sent as JSON samples or base64 PCM."""
-    return service.score(request, scorer)
+    return service.score(request, scorer, explain=explain)
 
 
 @router.post("/file", response_model=ScoreResponse)
-def score_file(form: Annotated[FileForm, File()], service: ServiceDep, scorer: ScorerDep) -> ScoreResponse:
+def score_file(
+    form: Annotated[FileForm, File()], service: ServiceDep, scorer: ScorerDep, explain: ExplainQuery = False
+) -> ScoreResponse:
     """Score one uploaded audio file."""
-    upload = Upload(form.file.file, form.machine_id, form.bearing, form.shaft_hz, form.channel)  # read in place
-    return service.score(upload, scorer)
+    upload = Upload(  # read in place
+        form.file.file, form.machine_id, form.bearing, form.shaft_hz, form.channel, sensor=form.sensor
+    )
+    return service.score(upload, scorer, explain=explain)
 
 
 @router.post("/batch", response_model=BatchResponse, openapi_extra=json_body_openapi(BatchRequest))
-def score_batch(recordings: BatchRequestBody, service: ServiceDep, scorer: ScorerDep) -> BatchResponse:
+def score_batch(
+    recordings: BatchRequestBody, service: ServiceDep, scorer: ScorerDep, explain: ExplainQuery = False
+) -> BatchResponse:
     """Score several JSON recordings; a refused one is reported in ``errors`` and the others are scored."""
-    return service.score_batch(recordings, scorer)
+    return service.score_batch(recordings, scorer, explain=explain)
 
 
 @router.post("/batch/files", response_model=BatchResponse)
-def score_files(form: Annotated[FilesForm, File()], service: ServiceDep, scorer: ScorerDep) -> BatchResponse:
+def score_files(
+    form: Annotated[FilesForm, File()], service: ServiceDep, scorer: ScorerDep, explain: ExplainQuery = False
+) -> BatchResponse:
     """Score several uploaded audio files; a refused one is reported in ``errors`` and the others are scored."""
     count = len(form.files)
     fields = zip(
@@ -115,11 +135,12 @@ def score_files(form: Annotated[FilesForm, File()], service: ServiceDep, scorer:
         per_file("channel", form.channel, count),
         strict=True,
     )
+    sensors = per_file("sensor", form.sensor, count)
     uploads = [
-        Upload(upload.file, *values, field=f"files[{index}]")
+        Upload(upload.file, *values, field=f"files[{index}]", sensor=sensors[index])
         for index, (upload, values) in enumerate(zip(form.files, fields, strict=True))
     ]
-    return service.score_batch(uploads, scorer)
+    return service.score_batch(uploads, scorer, explain=explain)
 
 
 def per_file(name: str, values: list[T] | None, count: int) -> list[T | None]:

@@ -1,5 +1,8 @@
-// The vibrasense dashboard: polls /v1/dashboard and draws each machine's score history as inline SVG, and,
-// for a machine with a prognosis (GET /v1/machines/{id}/health), its health index, alarm and remaining life.
+// The vibrasense dashboard: polls /v1/dashboard and shows each machine's managed state (not_running, ok, warning,
+// alarm), its sensors' states and ISO 10816 zones, its score history as inline SVG, and, for a machine with a
+// prognosis (GET /v1/machines/{id}/health), its health index, alarm and remaining life; then the alarms (open,
+// then the latest cleared) with an Acknowledge button (POST /v1/alarms/{id}/ack, with the API key and the
+// engineer's name, asked once and kept in sessionStorage for the tab).
 // No external scripts or fonts: the page works on an isolated plant network.
 "use strict";
 
@@ -23,6 +26,7 @@ function formatTime(iso) {
 }
 
 function formatScore(value) {
+  if (value === null || value === undefined) return "—";
   return Math.abs(value) >= 1000 || (value !== 0 && Math.abs(value) < 0.01)
     ? value.toExponential(3)
     : value.toFixed(3);
@@ -34,6 +38,7 @@ function chart(history, width = 260, height = 48) {
   svg.setAttribute("width", width);
   svg.setAttribute("height", height);
   svg.setAttribute("role", "img");
+  history = history.filter(([, score]) => score !== null); // not running: no score
   if (history.length === 0) return svg;
   const values = history.flatMap(([, score, threshold]) => [score, threshold]);
   const low = Math.min(...values);
@@ -182,6 +187,7 @@ function renderMachines(machines) {
     const status = document.createElement("td");
     status.appendChild(text("span", machine.status, `badge status ${machine.status}`));
     row.appendChild(status);
+    row.appendChild(sensorsCell(machine.sensors));
     row.appendChild(text("td", formatScore(machine.score), "num score"));
     row.appendChild(text("td", formatScore(machine.threshold), "num threshold"));
     row.appendChild(text("td", formatTime(machine.scored_at), "time"));
@@ -193,21 +199,124 @@ function renderMachines(machines) {
   }
 }
 
+function sensorsCell(sensors) {
+  const cell = document.createElement("td");
+  cell.className = "sensors";
+  for (const sensor of sensors) {
+    const item = document.createElement("span");
+    item.className = "sensor";
+    item.dataset.sensor = sensor.sensor;
+    item.dataset.state = sensor.state;
+    item.appendChild(text("span", `${sensor.sensor}: ${sensor.state.replace("_", " ")}`, `badge ${sensor.state}`));
+    if (sensor.zone) {
+      item.dataset.zone = sensor.zone.zone;
+      const zone = text(
+        "span",
+        `zone ${sensor.zone.zone} · ${sensor.zone.velocity_rms_mm_s.toFixed(2)} mm/s`,
+        `zone ${sensor.zone.zone}`,
+      );
+      zone.title = `ISO 10816-1 class ${sensor.zone.machine_class}, velocity RMS 10–1000 Hz`;
+      item.appendChild(zone);
+    }
+    cell.appendChild(item);
+  }
+  return cell;
+}
+
+const CONDITIONS = { score: "score level", rate: "score rising", zone: "ISO zone" };
+
 function renderAlarms(alarms) {
-  const list = document.getElementById("alarms");
-  list.replaceChildren();
+  const table = document.getElementById("alarms");
+  const body = table.querySelector("tbody");
+  body.replaceChildren();
   document.getElementById("no-alarms").hidden = alarms.length > 0;
+  table.hidden = alarms.length === 0;
   for (const alarm of alarms) {
-    const item = text(
-      "li",
-      `${formatTime(alarm.scored_at)} — ${alarm.machine_id}: score ${formatScore(alarm.score)} ` +
-        `above threshold ${formatScore(alarm.threshold)} (${alarm.model_name} v${alarm.model_version})`,
-      "alarm",
-    );
-    item.dataset.machineId = alarm.machine_id;
-    list.appendChild(item);
+    const row = document.createElement("tr");
+    row.dataset.alarmId = alarm.alarm_id;
+    row.dataset.machineId = alarm.machine_id;
+    row.dataset.status = alarm.status;
+    row.appendChild(text("td", formatTime(alarm.raised_at), "time"));
+    row.appendChild(text("td", alarm.machine_id, "machine-id"));
+    row.appendChild(text("td", alarm.sensor, "sensor"));
+    row.appendChild(text("td", CONDITIONS[alarm.condition] || alarm.condition, "condition"));
+    const severity = document.createElement("td");
+    severity.appendChild(text("span", alarm.severity, `badge severity ${alarm.severity}`));
+    row.appendChild(severity);
+    row.appendChild(text("td", alarm.status, "alarm-status"));
+    row.appendChild(text("td", formatScore(alarm.value), "num value"));
+    const acked = alarm.acknowledged_by ? `${alarm.acknowledged_by}, ${formatTime(alarm.acknowledged_at)}` : "—";
+    row.appendChild(text("td", acked, "acknowledged"));
+    row.appendChild(text("td", alarm.cleared_at ? formatTime(alarm.cleared_at) : "—", "cleared"));
+    const action = document.createElement("td");
+    if (alarm.status === "active") {
+      const button = text("button", "Acknowledge", "ack");
+      button.type = "button";
+      button.addEventListener("click", () => acknowledge(alarm.alarm_id, button));
+      action.appendChild(button);
+    }
+    row.appendChild(action);
+    body.appendChild(row);
   }
 }
+
+const CREDENTIALS_KEY = "vibrasense.credentials"; // {by, key}, for this tab only
+
+function credentials() {
+  const stored = sessionStorage.getItem(CREDENTIALS_KEY);
+  if (stored) return Promise.resolve(JSON.parse(stored));
+  const dialog = document.getElementById("credentials");
+  return new Promise((resolve) => {
+    dialog.addEventListener(
+      "close",
+      () => {
+        const by = document.getElementById("engineer").value.trim();
+        const key = document.getElementById("api-key").value;
+        if (dialog.returnValue !== "ok" || !by || !key) return resolve(null);
+        const found = { by, key };
+        sessionStorage.setItem(CREDENTIALS_KEY, JSON.stringify(found));
+        resolve(found);
+      },
+      { once: true },
+    );
+    dialog.showModal();
+  });
+}
+
+function showAlarmError(message) {
+  const error = document.getElementById("alarm-error");
+  error.textContent = message || "";
+  error.hidden = !message;
+}
+
+async function acknowledge(alarmId, button) {
+  const found = await credentials();
+  if (!found) return;
+  button.disabled = true;
+  try {
+    const response = await fetch(`/v1/alarms/${encodeURIComponent(alarmId)}/ack`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "X-API-Key": found.key },
+      body: JSON.stringify({ by: found.by }),
+    });
+    if (response.status === 401 || response.status === 403) sessionStorage.removeItem(CREDENTIALS_KEY);
+    if (!response.ok) {
+      const problem = await response.json().catch(() => ({}));
+      showAlarmError(`cannot acknowledge: ${problem.detail || `HTTP ${response.status}`}`);
+      return;
+    }
+    showAlarmError(null);
+    const updated = await response.json();
+    latestAlarms = latestAlarms.map((alarm) => (alarm.alarm_id === alarmId ? updated : alarm));
+    renderAlarms(latestAlarms);
+  } catch (error) {
+    showAlarmError(`cannot acknowledge: ${error.message}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+let latestAlarms = [];
 
 function setConnection(ok, message) {
   const badge = document.getElementById("connection");
@@ -223,6 +332,8 @@ async function refresh() {
     const data = await response.json();
     await refreshHealth(data.machines);
     renderMachines(data.machines);
+    window.vibrasenseExplanation?.onMachines(data.machines); // explanation.js
+    latestAlarms = data.alarms;
     renderAlarms(data.alarms);
     document.getElementById("model").textContent = data.model
       ? `model: ${data.model.name} v${data.model.version}`

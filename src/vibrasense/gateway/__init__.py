@@ -1,0 +1,11 @@
+"""The live plant over MQTT: the gateway that scores sensor messages, and a simulator that sends them.
+
+Topic tree and message formats: :mod:`vibrasense.gateway.topics` and :mod:`vibrasense.gateway.codec`.
+"""
+
+from vibrasense.gateway.broker import EmbeddedBroker, use_embedded
+from vibrasense.gateway.connection import broker_reachable
+from vibrasense.gateway.plant import Gateway, score_id
+from vibrasense.gateway.simulator import Plant, Scenario, publish
+
+__all__ = ["EmbeddedBroker", "Gateway", "Plant", "Scenario", "broker_reachable", "publish", "score_id", "use_embedded"]
