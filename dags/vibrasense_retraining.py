@@ -44,9 +44,8 @@ def check_drift() -> bool:
     from vibrasense.cli.common import parse_duration
     from vibrasense.config import load_settings
     from vibrasense.errors import InputError
-    from vibrasense.monitoring.publish import publish_status
+    from vibrasense.monitoring.publish import record_check
     from vibrasense.monitoring.recent import recent_drift
-    from vibrasense.monitoring.report import write_report
 
     settings = load_settings(os.environ.get("VIBRASENSE_CONFIG"))
     now = datetime.now(UTC)
@@ -55,9 +54,7 @@ def check_drift() -> bool:
     except InputError as error:  # nothing recorded or scored lately: nothing has drifted
         print(f"no drift check: {error}")
         return False
-    folder = settings.workdir / "drift" / now.strftime("%Y%m%dT%H%M%SZ")
-    write_report(report, folder)
-    publish_status(settings, report, folder)
+    record_check(settings, report, settings.workdir / "drift" / now.strftime("%Y%m%dT%H%M%SZ"))
     return report.drifted
 
 

@@ -44,8 +44,7 @@ def drift(
     score distribution, or a flat-lined, disconnected or clipped sensor), 1-6 on errors.
     """
     from vibrasense.monitoring.drift import detect_drift
-    from vibrasense.monitoring.publish import publish_status
-    from vibrasense.monitoring.report import write_report
+    from vibrasense.monitoring.publish import record_check
 
     config = settings()
     if (reference is None) != (current is None):
@@ -64,8 +63,7 @@ def drift(
         moment = _since(since or config.drift.since, started)
         report = recent_drift(config, moment, machine_id=machine, features_dir=features, target=model)
     folder = output_folder(out or config.workdir / "drift" / started.strftime("%Y%m%dT%H%M%SZ"))
-    files = write_report(report, folder)
-    publish_status(config, report, folder)
+    files = record_check(config, report, folder)
     for machine_drift in report.machines:
         verdict = "[red]drift[/]" if machine_drift.drifted else "[green]no drift[/]"
         console.print(f"{machine_drift.machine_id}: {verdict}", highlight=False)

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from vibrasense.errors import InputError, ModelError
-from vibrasense.features.spec import SPEC_VERSION, FeatureSpec
+from vibrasense.errors import ModelError
+from vibrasense.features.spec import FeatureSpec
 from vibrasense.inference.model_inputs import ModelInputs
-from vibrasense.inference.scorer import ModelScorer, Verdict
+from vibrasense.inference.scorer import ModelScorer, Verdict, current_spec
 from vibrasense.signals.records import SignalContext
 
 ONNX_FILE = "model.onnx"
@@ -64,15 +64,7 @@ class OnnxScorer(ModelScorer):
         path = folder / ONNX_FILE
         if not path.is_file():
             raise ModelError(f"{folder}: no {ONNX_FILE} here; export the model with `vibrasense models export`")
-        try:
-            spec = FeatureSpec.load(folder)
-        except InputError as error:
-            raise ModelError(f"{folder}: {error.reason}; export the model again") from None
-        if spec.version != SPEC_VERSION:
-            raise ModelError(
-                f"{folder}: the model's inputs follow feature spec version {spec.version}, this vibrasense computes "
-                f"version {SPEC_VERSION}; retrain and export it again"
-            )
+        spec = current_spec(folder, "export the model again", "retrain and export it again")
         try:
             session = onnxruntime.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own untyped errors for a bad file

@@ -61,6 +61,21 @@ class ExplainingScorer(Scorer, Protocol):
         ...
 
 
+def current_spec(folder: Path, unreadable_fix: str, version_fix: str) -> FeatureSpec:
+    """The feature spec recorded in a model folder; :class:`ModelError` ending in the fix to apply when it is
+    missing or unreadable, or of another spec version than this vibrasense computes."""
+    try:
+        spec = FeatureSpec.load(folder)
+    except InputError as error:
+        raise ModelError(f"{folder}: {error.reason}; {unreadable_fix}") from None
+    if spec.version != SPEC_VERSION:
+        raise ModelError(
+            f"{folder}: the model's inputs follow feature spec version {spec.version}, this vibrasense computes "
+            f"version {SPEC_VERSION}; {version_fix}"
+        )
+    return spec
+
+
 class ModelScorer:
     """Scores raw samples with a fitted detector, computing its inputs from the recorded feature spec."""
 
@@ -79,15 +94,11 @@ class ModelScorer:
     def from_directory(cls, directory: Path | str, name: str, version: str) -> ModelScorer:
         """Load a model folder written at training (detector files, ``feature_spec.json``, ``model_inputs.json``)."""
         folder = Path(directory)
-        try:
-            spec = FeatureSpec.load(folder)
-        except InputError as error:
-            raise ModelError(f"{folder}: {error.reason}; retrain it with `vibrasense train`") from None
-        if spec.version != SPEC_VERSION:
-            raise ModelError(
-                f"{folder}: the model's inputs follow feature spec version {spec.version}, this vibrasense computes "
-                f"version {SPEC_VERSION}; re-extract the features and retrain it with `vibrasense train`"
-            )
+        spec = current_spec(
+            folder,
+            "retrain it with `vibrasense train`",
+            "re-extract the features and retrain it with `vibrasense train`",
+        )
         from vibrasense.models.base import load_detector
 
         scorer = cls(load_detector(folder), spec, ModelInputs.load(folder), name, version)

@@ -9,6 +9,7 @@ from pathlib import Path
 from vibrasense.config import Settings
 from vibrasense.errors import OutputError
 from vibrasense.monitoring.drift import DriftReport
+from vibrasense.monitoring.report import write_report
 from vibrasense.serving.drift_status import DriftStatus, MachineDriftStatus, drift_status_path
 
 
@@ -43,6 +44,13 @@ def publish_status(settings: Settings, report: DriftReport, report_dir: Path) ->
     except OSError as error:
         raise OutputError(f"cannot write the drift status {path}: {error.strerror or error}") from None
     return path
+
+
+def record_check(settings: Settings, report: DriftReport, folder: Path) -> tuple[Path, Path]:
+    """Write the report (``drift.json``, ``drift.html``) into ``folder`` and make it the service's latest check."""
+    files = write_report(report, folder)
+    publish_status(settings, report, folder)
+    return files
 
 
 def log_to_mlflow(settings: Settings, report: DriftReport, files: tuple[Path, ...]) -> str:

@@ -67,12 +67,12 @@ def sensor_faults(reference: pd.DataFrame, current: pd.DataFrame) -> list[Sensor
 def _clipped(current: pd.DataFrame, reference: pd.DataFrame) -> SensorFault | None:
     if PEAK_COLUMN not in current:
         return None
-    peaks = current[PEAK_COLUMN].to_numpy(dtype=np.float64)
-    peaks = peaks[np.isfinite(peaks) & (peaks > 0)]
+    peaks = _positive(current[PEAK_COLUMN])
     if peaks.size < MIN_CLIPPED:
         return None
-    at_limit = int(np.sum(peaks >= peaks.max() * (1 - CLIP_TOLERANCE)))
-    reference_share = _share_at_limit(reference[PEAK_COLUMN].to_numpy(dtype=np.float64))
+    at_limit = _at_limit(peaks)
+    reference_peaks = _positive(reference[PEAK_COLUMN])
+    reference_share = _at_limit(reference_peaks) / reference_peaks.size if reference_peaks.size else 0.0
     if at_limit < max(MIN_CLIPPED, CLIPPED_SHARE * peaks.size) or reference_share >= CLIPPED_SHARE:
         return None
     return SensorFault(
@@ -83,8 +83,11 @@ def _clipped(current: pd.DataFrame, reference: pd.DataFrame) -> SensorFault | No
     )
 
 
-def _share_at_limit(peaks: np.ndarray) -> float:
-    peaks = peaks[np.isfinite(peaks) & (peaks > 0)]
-    if peaks.size == 0:
-        return 0.0
-    return float(np.mean(peaks >= peaks.max() * (1 - CLIP_TOLERANCE)))
+def _positive(values: pd.Series) -> np.ndarray:
+    peaks = values.to_numpy(dtype=np.float64)
+    return peaks[np.isfinite(peaks) & (peaks > 0)]
+
+
+def _at_limit(peaks: np.ndarray) -> int:
+    """How many of the (finite, positive) peaks lie within ``CLIP_TOLERANCE`` of the largest."""
+    return int(np.sum(peaks >= peaks.max() * (1 - CLIP_TOLERANCE))) if peaks.size else 0

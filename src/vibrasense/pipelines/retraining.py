@@ -33,9 +33,8 @@ from vibrasense.errors import InputError, ModelError, OutputError, StoreError, r
 from vibrasense.features.pipeline import extract_features, read_features
 from vibrasense.inference.training_reference import normal_reference
 from vibrasense.monitoring.drift import detect_drift
-from vibrasense.monitoring.publish import publish_status
+from vibrasense.monitoring.publish import record_check
 from vibrasense.monitoring.recent import champion_reference
-from vibrasense.monitoring.report import write_report
 from vibrasense.pipelines.run_state import RunState, RunStore, StepRecord
 
 log = logging.getLogger(__name__)
@@ -133,8 +132,7 @@ def drift(ctx: StepContext) -> dict[str, Any]:
         reference_name=f"training reference of {name}",
         current_name=f"{len(new)} recordings new to it",
     )
-    write_report(report, ctx.run_dir / "drift")
-    publish_status(ctx.settings, report, ctx.run_dir / "drift")
+    record_check(ctx.settings, report, ctx.run_dir / "drift")
     drifted = [m.machine_id for m in report.machines if m.drifted]
     return {"drifted": report.drifted, "machines": drifted, "report": str(ctx.run_dir / "drift" / "drift.html")}
 
