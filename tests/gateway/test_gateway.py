@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from mqtt_watch import SiteWatcher, publish_raw
 
 from vibrasense.config import Settings
-from vibrasense.gateway import Gateway, Plant, Scenario, publish
+from vibrasense.gateway import Gateway, Plant, Scenario, discard_session, publish
 from vibrasense.gateway.codec import encode_binary, encode_json, encode_summary
 from vibrasense.gateway.topics import sensor_topic
 from vibrasense.serving.model import load_registered_scorer
@@ -149,6 +150,31 @@ def test_a_message_delivered_twice_is_scored_once_even_after_a_restart(gateway_s
             watcher.wait(lambda: gateway.metrics.messages.labels("waveform", "duplicate")._value.get() == 1, 30)
             assert gateway.metrics.messages.labels("waveform", "scored")._value.get() == 0
     assert score_rows(gateway_settings) == (1, 1)
+
+
+def test_a_discarded_session_drops_what_was_queued_for_the_gateway_and_nothing_else(
+    gateway_settings: Settings, site: str
+) -> None:
+    def clip(message_id: int) -> tuple[str, bytes]:
+        samples = machine_sound(1.0, 16_000, machine=0, seed=7, clip=100_100 + message_id)
+        return sensor_topic(site, "pump_id_00", "mic", "waveform"), encode_binary(
+            samples, 16_000, PLANT_EPOCH, message_id
+        )
+
+    with SiteWatcher(site) as watcher:
+        with running_gateway(gateway_settings):
+            pass  # the broker now keeps the gateway's session and its subscription
+        publish_raw([clip(1), clip(2)])  # queued for the gateway while it is away
+        with running_gateway(gateway_settings) as gateway:
+            wait_handled(gateway, watcher, 2)  # the session kept them
+        publish_raw([clip(3), clip(4), clip(5)])
+        discard_session(gateway_settings.gateway, gateway_settings.gateway.client_id)
+        with running_gateway(gateway_settings) as gateway:
+            publish_raw([clip(6)])  # published after the fresh start: handled
+            wait_handled(gateway, watcher, 3)  # the count is the work directory's: 2 before, this one
+            time.sleep(1.0)  # a queued message, were any left, would have arrived before the new one
+            assert gateway.metrics.messages.labels("waveform", "scored")._value.get() == 1
+    assert score_rows(gateway_settings) == (3, 3)
 
 
 def test_with_the_score_store_down_it_keeps_scoring_and_says_it_is_degraded(

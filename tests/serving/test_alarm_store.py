@@ -142,6 +142,34 @@ def test_the_next_start_takes_over_the_open_alarms_and_clears_them(tmp_path: Pat
         second.close()
 
 
+def test_an_acknowledgement_made_in_another_process_reaches_the_one_holding_the_alarm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("vibrasense.serving.alarm_manager.SYNC_INTERVAL_S", 0.0)
+    shared = {"score_store_url": f"sqlite:///{tmp_path / 'scores.db'}"}  # one database, a workdir each
+    gateway = ScoringService(alarm_settings(tmp_path / "gateway", **shared), fitted_scorer()).start()
+    api = ScoringService(alarm_settings(tmp_path / "api", **shared), fitted_scorer()).start()
+    try:
+        assert [score(gateway, faulty_clip(s), machine_id="fan-1").state for s in range(2)] == ["ok", "alarm"]
+        gateway.store.wait_stored()
+        (held,) = gateway.machine_status("fan-1").active_alarms
+        assert held.status == "active"
+        acknowledged = api.alarms.acknowledge(held.alarm_id, "ana")
+        api.store.wait_stored()
+        assert acknowledged.status == "acknowledged"
+        (shown,) = gateway.machine_status("fan-1").active_alarms
+        assert (shown.alarm_id, shown.status, shown.acknowledged_by) == (held.alarm_id, "acknowledged", "ana")
+        assert [e.kind for e in shown.events] == ["raised", "acknowledged"]  # taken once, however often synced
+        assert gateway.machine_status("fan-1").active_alarms[0].events == shown.events
+        assert [score(gateway, healthy_clip(s), machine_id="fan-1").state for s in range(3)] == ["alarm", "alarm", "ok"]
+        gateway.store.wait_stored()
+        (cleared,) = api.alarms.alarms(status="cleared")
+        assert [e.kind for e in cleared.events] == ["raised", "acknowledged", "cleared"]
+    finally:
+        gateway.close()
+        api.close()
+
+
 def test_a_given_score_id_is_stored_once_and_the_snapshot_keeps_its_own_time(tmp_path: Path) -> None:
     svc = service(tmp_path)
     try:

@@ -12,9 +12,11 @@ import httpx
 import pytest
 from live_server import live_server
 from synthetic_machines import PROGNOSIS_MACHINE, faulty_clip, fitted_scorer, healthy_clip, wav_bytes
+from test_drift_view import write_status
 
 from vibrasense.config import Settings
 from vibrasense.serving.app import create_app
+from vibrasense.serving.drift_status import MachineDriftStatus
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -73,6 +75,8 @@ const rows = [...document.querySelectorAll('#machines tbody tr')].map((row) => (
   status: row.querySelector('.status').textContent,
   points: row.querySelector('svg.chart polyline').getAttribute('points').trim().split(/\\s+/).length,
   anomalyDots: row.querySelectorAll('circle.anomaly').length,
+  drift: row.querySelector('td.drift').textContent,
+  drifted: row.querySelector('td.drift').dataset.drifted || null,
 }));
 const alarms = [...document.querySelectorAll('#alarms tbody tr')]
   .map((tr) => [tr.dataset.machineId, tr.textContent]);
@@ -80,6 +84,7 @@ return {
   rows, alarms,
   noAlarmsShown: !document.getElementById('no-alarms').hidden,
   model: document.getElementById('model').textContent,
+  driftChecked: document.getElementById('drift-checked').textContent,
   connection: document.getElementById('connection').dataset.state,
 };
 """
@@ -95,6 +100,7 @@ def test_dashboard_lists_machines_and_shows_a_new_alarm(browser, settings: Setti
     def statuses() -> dict[str, str]:
         return {row["id"]: row["status"] for row in snapshot()["rows"]}
 
+    write_status(settings, MachineDriftStatus(machine_id="fan-1", drifted=True, score_shift=2.5, drifted_features=3))
     with live_server(create_app(settings, fitted_scorer())) as base:
         for seed in range(3):
             assert score(base, healthy_clip(seed), "fan-1")["is_anomaly"] is False
@@ -107,6 +113,9 @@ def test_dashboard_lists_machines_and_shows_a_new_alarm(browser, settings: Setti
         assert page["noAlarmsShown"] and page["alarms"] == [] and page["connection"] == "ok"
         assert {row["id"]: row["points"] for row in page["rows"]} == {"fan-1": 3, "pump-2": 1}
         assert "band-energy-test v1" in page["model"]
+        drift = {row["id"]: (row["drifted"], row["drift"]) for row in page["rows"]}
+        assert drift == {"fan-1": ("true", "drifted score shift 2.50 SD · 3 features"), "pump-2": (None, "not checked")}
+        assert page["driftChecked"].startswith("drift checked ")
 
         verdicts = [score(base, faulty_clip(seed), "pump-2") for seed in (11, 12)]  # one alone raises no alarm
         assert [(v["is_anomaly"], v["state"]) for v in verdicts] == [(True, "ok"), (True, "alarm")]

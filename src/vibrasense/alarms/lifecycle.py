@@ -26,6 +26,8 @@ CONDITIONS: tuple[Condition, ...] = ("score", "rate", "zone")
 EventKind = Literal["raised", "escalated", "acknowledged", "shelved", "unshelved", "cleared"]
 EVENT_KINDS: tuple[EventKind, ...] = ("raised", "escalated", "acknowledged", "shelved", "unshelved", "cleared")
 AlarmStatus = Literal["active", "acknowledged", "shelved", "cleared"]
+ENGINEER_ACTIONS: tuple[EventKind, ...] = ("acknowledged", "shelved", "unshelved")
+"""The events an engineer records (over the API), which any process holding the alarm open must take."""
 ALARM_STATUSES: tuple[AlarmStatus, ...] = ("active", "acknowledged", "shelved", "cleared")
 Key = tuple[str, str, str]
 """(machine_id, sensor, condition)."""
@@ -171,6 +173,26 @@ class AlarmBook:
                     self._open[alarm.key] = alarm
                 if alarm.shelved_until is not None:
                     self._shelves[alarm.key] = max(alarm.shelved_until, self._shelves.get(alarm.key, alarm.raised_at))
+
+    def merge(self, recorded: Iterable[Alarm]) -> int:
+        """Take the engineers' actions (acknowledged, shelved, unshelved) that another process recorded on the
+        alarms this book holds open; returns how many events were new here."""
+        taken = 0
+        with self._lock:
+            for alarm in recorded:
+                mine = self._open.get(alarm.key)
+                if mine is None or mine.alarm_id != alarm.alarm_id:
+                    continue
+                known = {event.event_id for event in mine.events}
+                for event in sorted(alarm.events, key=lambda e: e.at):
+                    if event.event_id not in known and event.kind in ENGINEER_ACTIONS:
+                        mine.apply(event)
+                        taken += 1
+                if mine.shelved_until is not None:
+                    self._shelves[mine.key] = mine.shelved_until
+                elif any(e.kind == "unshelved" for e in alarm.events):
+                    self._shelves.pop(mine.key, None)
+        return taken
 
     def shelved_until(self, key: Key, at: datetime) -> datetime | None:
         """Until when a condition is shelved at ``at`` (this book's shelves, then the lookup's), or ``None``."""

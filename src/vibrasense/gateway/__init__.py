@@ -4,8 +4,18 @@ Topic tree and message formats: :mod:`vibrasense.gateway.topics` and :mod:`vibra
 """
 
 from vibrasense.gateway.broker import EmbeddedBroker, use_embedded
-from vibrasense.gateway.connection import broker_reachable
+from vibrasense.gateway.connection import broker_reachable, discard_session
 from vibrasense.gateway.plant import Gateway, score_id
 from vibrasense.gateway.simulator import Plant, Scenario, publish
 
-__all__ = ["EmbeddedBroker", "Gateway", "Plant", "Scenario", "broker_reachable", "publish", "score_id", "use_embedded"]
+__all__ = [
+    "EmbeddedBroker",
+    "Gateway",
+    "Plant",
+    "Scenario",
+    "broker_reachable",
+    "discard_session",
+    "publish",
+    "score_id",
+    "use_embedded",
+]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -60,6 +61,30 @@ def connect_options(settings: GatewaySettings, *, persistent: bool, receive_maxi
             properties.ReceiveMaximum = receive_maximum
         options |= {"clean_start": not persistent, "properties": properties}
     return options
+
+
+def discard_session(settings: GatewaySettings, client_id: str, timeout_s: float = 10.0) -> None:
+    """Drop the broker's session of ``client_id``: its subscriptions and the messages queued for it.
+
+    For a run that must start afresh (the demo's plant): connecting once with a clean start and no session
+    expiry ends the session the broker kept from an earlier run.
+    """
+    client = new_client(settings, client_id, persistent=False)
+    accepted = threading.Event()
+    client.on_connect = lambda *_: accepted.set()
+    try:
+        client.connect(**connect_options(settings, persistent=False))
+    except OSError as error:
+        raise ConfigError(
+            f"gateway: cannot reach the MQTT broker at {settings.host}:{settings.port}: {error}"
+        ) from None
+    client.loop_start()
+    try:
+        if not accepted.wait(timeout_s):
+            raise ConfigError(f"gateway: the MQTT broker at {settings.host}:{settings.port} did not accept {client_id}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def broker_reachable(host: str, port: int, timeout_s: float = 1.0) -> bool:

@@ -164,7 +164,16 @@ def live_plant(settings: Settings, console: Console, machine_type: str = "pump",
 
     Uses the broker at gateway.host:gateway.port, or an embedded one started there when none answers.
     """
-    from vibrasense.gateway import EmbeddedBroker, Gateway, Plant, Scenario, broker_reachable, publish, use_embedded
+    from vibrasense.gateway import (
+        EmbeddedBroker,
+        Gateway,
+        Plant,
+        Scenario,
+        broker_reachable,
+        discard_session,
+        publish,
+        use_embedded,
+    )
     from vibrasense.gateway.watch import StatusWatcher
     from vibrasense.serving.model import load_registered_scorer
     from vibrasense.serving.service import ScoringService
@@ -190,6 +199,7 @@ def live_plant(settings: Settings, console: Console, machine_type: str = "pump",
         ramp_s=LIVE_SECONDS / 3,
     )
     plant = Plant(scenario)
+    discard_session(config, config.client_id)  # a fresh plant: nothing an earlier demo left queued at the broker
     service = ScoringService(settings, load_registered_scorer(settings)).start()
     try:
         with StatusWatcher(config, LIVE_SITE) as watcher:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -40,6 +41,9 @@ from vibrasense.serving.schemas import AlarmEventRecord, AlarmRecord, MachineSta
 from vibrasense.serving.scores import ScoreStore
 
 log = logging.getLogger(__name__)
+
+SYNC_INTERVAL_S = 2.0
+"""How often a process re-reads the engineers' actions other processes recorded on its open alarms."""
 
 SUMMARY_KEYS = ("velocity_rms_mm_s", "peak_acceleration_g", "temperature_c")
 """What a summary-only smart sensor may report."""
@@ -98,6 +102,7 @@ class AlarmManager:
         self._rules: dict[tuple[str, str, str, float | None], ResolvedRules] = {}
         self._sensors: dict[str, dict[str, SensorStatus]] = {}
         self._lock = threading.Lock()
+        self._synced_at = -math.inf
         metrics.watch_alarms(lambda: len(self.book.open_alarms()), self._machines_per_state)
 
     def start(self) -> None:
@@ -213,8 +218,19 @@ class AlarmManager:
 
     # -- reading and engineers' actions --------------------------------------------------------------
 
+    def sync(self) -> None:
+        """Take the acknowledgements and shelves recorded by other processes (an engineer acting over the API
+        while the gateway holds the alarm) into this process's open alarms, at most every ``SYNC_INTERVAL_S``."""
+        now = time.monotonic()
+        if now - self._synced_at < SYNC_INTERVAL_S or not self.book.open_alarms():
+            return
+        self._synced_at = now
+        self.book.merge(self.log.alarms(cleared=False, limit=10_000))  # the database down: this process's own
+
     def machine_status(self, machine_id: str) -> MachineStatus:
-        """The machine's state, each sensor's, and its open alarms as this process knows them."""
+        """The machine's state, each sensor's, and its open alarms (with the engineers' actions recorded
+        anywhere, see :meth:`sync`)."""
+        self.sync()
         with self._lock:
             sensors = dict(self._sensors.get(machine_id, {}))
         now = datetime.now(UTC)

@@ -35,6 +35,7 @@ from pydantic_core import PydanticCustomError, core_schema
 
 from vibrasense.config import ServingSettings
 from vibrasense.inference import Explanation
+from vibrasense.serving.drift_status import MachineDriftStatus
 from vibrasense.signals.bearings import PRESETS
 
 MACHINE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
@@ -494,6 +495,7 @@ class DashboardMachine(BaseModel):
     history: list[tuple[datetime, float | None, float | None, str]] = Field(
         ..., description="(scored_at, score, threshold, state); the score null when the machine was not running."
     )
+    drift: MachineDriftStatus | None = Field(None, description="The machine's verdict at the latest drift check.")
 
 
 class DashboardResponse(BaseModel):
@@ -502,6 +504,8 @@ class DashboardResponse(BaseModel):
     machines: list[DashboardMachine]
     alarms: list[AlarmRecord] = Field(..., description="Open alarms first, then the latest cleared ones.")
     model: ModelInfo | None
+    drift_checked_at: datetime | None = Field(None, description="When the latest drift check ran; null: none yet.")
+    drift_report: str | None = Field(None, description="Folder of the latest drift check's report.")
     generated_at: datetime
 
 

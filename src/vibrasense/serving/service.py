@@ -30,6 +30,7 @@ from vibrasense.errors import InputError, ModelError, StoreError, redact
 from vibrasense.inference import Scorer, explained_verdict
 from vibrasense.serving.alarm_manager import AlarmManager, overall_rms
 from vibrasense.serving.diagnosis import diagnose_bearing
+from vibrasense.serving.drift_status import DriftCollector
 from vibrasense.serving.metrics import ServingMetrics
 from vibrasense.serving.model import ModelSlot, ScorerLoader, describe, load_registered_scorer, warm_up
 from vibrasense.serving.recordings import (
@@ -107,6 +108,7 @@ class ScoringService:
             on_replay=self.metrics.score_store_replayed.inc,
         )
         self.metrics.watch_score_store(self.store)
+        self.metrics.registry.register(DriftCollector(settings.workdir))
         self.alarms = AlarmManager(settings, self.store, self.metrics)
         self.slot = ModelSlot(scorer)
         self.loader = loader

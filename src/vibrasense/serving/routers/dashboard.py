@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 
 from vibrasense.alarms import machine_state
 from vibrasense.serving.dependencies import ServiceDep
+from vibrasense.serving.drift_status import read_drift_status
 from vibrasense.serving.routers.machines import sensor_status
 from vibrasense.serving.schemas import DashboardMachine, DashboardResponse, DashboardSensor
 from vibrasense.serving.service import model_info
@@ -34,6 +35,8 @@ def dashboard(
     """Everything the dashboard shows: each machine's state, its sensors' and its score history; the open alarms
     and the latest past ones (from the alarm events)."""
     shown = []
+    drift = read_drift_status(service.settings.workdir)
+    drift_by_machine = {m.machine_id: m for m in drift.machines} if drift else {}
     latest = service.store.latest_by_sensor()
     for machine_id, rows in service.store.histories(history).items():
         sensors = [
@@ -50,6 +53,7 @@ def dashboard(
                 threshold=last.threshold,
                 scored_at=last.scored_at,
                 history=[(row.scored_at, row.score, row.threshold, row.status) for row in rows],
+                drift=drift_by_machine.get(machine_id),
             )
         )
     shown_alarms = []
@@ -61,5 +65,7 @@ def dashboard(
         machines=shown,
         alarms=shown_alarms,
         model=model_info(service.slot.scorer),
+        drift_checked_at=drift.checked_at if drift else None,
+        drift_report=drift.report if drift else None,
         generated_at=datetime.now(UTC),
     )

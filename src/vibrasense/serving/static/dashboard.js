@@ -1,8 +1,8 @@
 // The vibrasense dashboard: polls /v1/dashboard and shows each machine's managed state (not_running, ok, warning,
-// alarm), its sensors' states and ISO 10816 zones, its score history as inline SVG, and, for a machine with a
-// prognosis (GET /v1/machines/{id}/health), its health index, alarm and remaining life; then the alarms (open,
-// then the latest cleared) with an Acknowledge button (POST /v1/alarms/{id}/ack, with the API key and the
-// engineer's name, asked once and kept in sessionStorage for the tab).
+// alarm), its sensors' states and ISO 10816 zones, its score history as inline SVG, for a machine with a prognosis
+// (GET /v1/machines/{id}/health) its health index, alarm and remaining life, and its drift at the latest drift check;
+// then the alarms (open, then the latest cleared) with an Acknowledge button (POST /v1/alarms/{id}/ack, with the API
+// key and the engineer's name, asked once and kept in sessionStorage for the tab).
 // No external scripts or fonts: the page works on an isolated plant network.
 "use strict";
 
@@ -174,6 +174,26 @@ async function refreshHealth(machines) {
   await Promise.all(stale.map((machine) => fetchHealth(machine.machine_id)));
 }
 
+// The machine's verdict at the latest drift check (`vibrasense drift`): drifted or not, the score shift in reference
+// SDs, the sensor faults named, and the reasons in the cell's tooltip.
+function driftCell(drift) {
+  const cell = document.createElement("td");
+  cell.className = "drift";
+  if (!drift) {
+    cell.appendChild(text("span", "not checked", "muted"));
+    return cell;
+  }
+  const state = drift.drifted ? "warning" : "ok";
+  cell.dataset.drifted = String(drift.drifted);
+  cell.appendChild(text("span", drift.drifted ? "drifted" : "no drift", `badge drift-status ${state}`));
+  const shift = drift.score_shift === null ? "score shift —" : `score shift ${drift.score_shift.toFixed(2)} SD`;
+  const faults = drift.sensor_faults.length ? ` · ${drift.sensor_faults.join(", ")}` : "";
+  const features = drift.drifted_features ? ` · ${drift.drifted_features} features` : "";
+  cell.appendChild(text("span", ` ${shift}${features}${faults}`, "muted drift-detail"));
+  cell.title = drift.reasons.join("\n");
+  return cell;
+}
+
 function renderMachines(machines) {
   const body = document.querySelector("#machines tbody");
   body.replaceChildren();
@@ -195,6 +215,7 @@ function renderMachines(machines) {
     cell.appendChild(chart(machine.history));
     row.appendChild(cell);
     row.appendChild(healthCell(health.get(machine.machine_id)));
+    row.appendChild(driftCell(machine.drift));
     body.appendChild(row);
   }
 }
@@ -339,6 +360,9 @@ async function refresh() {
       ? `model: ${data.model.name} v${data.model.version}`
       : "model: none loaded";
     document.getElementById("updated").textContent = `updated ${formatTime(data.generated_at)}`;
+    document.getElementById("drift-checked").textContent = data.drift_checked_at
+      ? `drift checked ${formatTime(data.drift_checked_at)}`
+      : "no drift check yet";
     setConnection(true);
   } catch (error) {
     setConnection(false, error.message);
