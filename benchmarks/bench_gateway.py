@@ -88,11 +88,16 @@ def in_process_rate(settings: Settings, payloads: list[bytes]) -> float:
         service.close()
 
 
+def snapshot_key(unix_s: float) -> float:
+    """A snapshot's time as both ends see it: the publisher's float, the status's ISO text (``Z`` or ``+00:00``)."""
+    return round(unix_s, 3)
+
+
 class StatusClock:
-    """Receives the site's statuses; notes when each snapshot's status arrived (by its scored_at)."""
+    """Receives the site's statuses; notes when each snapshot's status arrived (by its scored_at, to the ms)."""
 
     def __init__(self, settings: Settings, site: str) -> None:
-        self.arrivals: dict[tuple[str, str], float] = {}
+        self.arrivals: dict[tuple[str, float], float] = {}
         self.lock = threading.Lock()
         self.client = new_client(settings.gateway, f"bench-watch-{uuid.uuid4().hex[:8]}", persistent=False)
         self.client.on_message = self._on_message
@@ -103,7 +108,7 @@ class StatusClock:
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         now = time.time()
         status = json.loads(message.payload)
-        stamp = status["sensors"]["mic"]["scored_at"]
+        stamp = snapshot_key(datetime.fromisoformat(status["sensors"]["mic"]["scored_at"]).timestamp())
         with self.lock:
             self.arrivals.setdefault((status["machine_id"], stamp), now)
 
@@ -181,12 +186,11 @@ def latency(settings: Settings, site: str, rate: float, machines: int, seconds: 
     scenario = Scenario(site=site, sound_machines=machines, duration_s=seconds, interval_s=interval)
     batch = list(Plant(scenario, start=datetime.fromtimestamp(start, UTC)).messages())
     clock, client = StatusClock(settings, site), publisher(settings)
-    sent: dict[tuple[str, str], float] = {}
+    sent: dict[tuple[str, float], float] = {}
     for index, message in enumerate(batch):
         due = start + message.at_s + (index % machines) * interval / machines
         time.sleep(max(0.0, due - time.time()))
-        stamp = datetime.fromtimestamp(start + message.at_s, UTC).isoformat()
-        sent[(message.topic.split("/")[2], stamp)] = time.time()
+        sent[(message.topic.split("/")[2], snapshot_key(start + message.at_s))] = time.time()
         client.publish(message.topic, message.payload, qos=1)
     deadline = time.monotonic() + 120
     while clock.count() < len(batch) and time.monotonic() < deadline:
