@@ -49,3 +49,16 @@ def test_refusals_name_the_field_and_no_model_is_unavailable(settings: Settings,
     with pytest.raises(ModelUnavailable):
         empty.score(Upload(wav_bytes(healthy_clip(1))))
     empty.close()
+
+
+@pytest.mark.parametrize("offset", [0.0, 1.0, 10.0])
+def test_the_machine_off_gate_reads_the_rms_the_features_stage_computes(offset: float) -> None:
+    from vibrasense.config import VibrationSettings
+    from vibrasense.features.vibration import vibration_features
+    from vibrasense.serving.alarm_manager import overall_rms
+
+    samples = (offset + 0.01 * np.random.default_rng(3).standard_normal(160_000)).astype(np.float32)
+    vib_rms = vibration_features(samples, RATE, VibrationSettings())["vib_rms"]
+    assert overall_rms(samples) == pytest.approx(vib_rms, rel=1e-5)
+    assert overall_rms(samples.astype(np.float64)) == pytest.approx(vib_rms, rel=1e-12)
+    assert overall_rms(np.zeros(0, np.float32)) == 0.0

@@ -61,7 +61,7 @@ def run_demo(settings: Settings, console: Console, plant: DemoPlant = DemoPlant(
     stages.prognose_run(settings, run_root, console)
 
     console.rule("[bold]7. live plant (MQTT gateway)")
-    stages.live_plant(settings, console, plant.machine_type, plant.machines)
+    stages.live_plant(settings, console, plant.machine_type, plant.machines, plant.seconds)
     console.print(f"\nMLflow: .venv/bin/mlflow ui --backend-store-uri {redact(settings.tracking_uri)}", highlight=False)
 
 

@@ -21,8 +21,8 @@ from vibrasense.features.pipeline import FeatureRun
 CHALLENGER_MODEL = "mahalanobis"
 SERVER_START_TIMEOUT_S = 120.0
 LIVE_SITE = "demo-plant"
-LIVE_SECONDS = 40.0
-"""Simulated seconds of the live-plant stage, published as fast as the gateway takes them."""
+LIVE_SNAPSHOTS = 40
+"""Snapshots per sensor in the live-plant stage, published as fast as the gateway takes them."""
 
 
 def feature_store(settings: Settings, run: FeatureRun, console: Console) -> None:
@@ -159,8 +159,13 @@ def prognose_run(settings: Settings, run_root: Path, console: Console, history: 
             )
 
 
-def live_plant(settings: Settings, console: Console, machine_type: str = "pump", machines: int = 3) -> None:
+def live_plant(
+    settings: Settings, console: Console, machine_type: str = "pump", machines: int = 3, snapshot_s: float = 10.0
+) -> None:
     """Simulator -> MQTT -> gateway -> statuses: a plant streaming snapshots, one machine failing, one switched off.
+
+    Each snapshot lasts ``snapshot_s``, the length of the clips the champion was trained on (a model sees the
+    inputs it was trained on: features of shorter clips scatter more and would raise false warnings).
 
     Uses the broker at gateway.host:gateway.port, or an embedded one started there when none answers.
     """
@@ -188,15 +193,18 @@ def live_plant(settings: Settings, console: Console, machine_type: str = "pump",
     where = f"{'embedded broker (amqtt)' if broker else 'MQTT broker'} {config.host}:{config.port}"
     settings = settings.model_copy(update={"gateway": config})
     failing, stopped = f"{machine_type}_id_01", f"{machine_type}_id_02"
+    duration = LIVE_SNAPSHOTS * snapshot_s
     scenario = Scenario(
         site=LIVE_SITE,
         machine_type=machine_type,
         sound_machines=machines,
         summary_only=1,
-        duration_s=LIVE_SECONDS,
-        anomalies={failing: ("bearing", LIVE_SECONDS / 4)},
-        off={stopped: (LIVE_SECONDS / 2, float("inf"))},
-        ramp_s=LIVE_SECONDS / 3,
+        duration_s=duration,
+        interval_s=snapshot_s,
+        snapshot_s=snapshot_s,
+        anomalies={failing: ("bearing", duration / 4)},
+        off={stopped: (duration / 2, float("inf"))},
+        ramp_s=duration / 3,
     )
     plant = Plant(scenario)
     discard_session(config, config.client_id)  # a fresh plant: nothing an earlier demo left queued at the broker
@@ -207,12 +215,14 @@ def live_plant(settings: Settings, console: Console, machine_type: str = "pump",
             try:
                 if not gateway.wait_connected(15):
                     raise VibrasenseError(f"the gateway could not connect to the {where}")
+                before = gateway.health()["handled"]  # the work directory's record counts earlier runs too
+                carried = sorted({alarm.machine_id for alarm in service.alarms.book.open_alarms()})
                 published = publish(config, plant, speed=0)
-                deadline = time.monotonic() + 60
-                while gateway.health()["handled"] < published.messages and time.monotonic() < deadline:
+                deadline = time.monotonic() + 120
+                while gateway.health()["handled"] - before < published.messages and time.monotonic() < deadline:
                     time.sleep(0.1)
                 time.sleep(0.5)  # the last statuses on their way to the watcher
-                handled = gateway.health()["handled"]
+                handled = gateway.health()["handled"] - before
             finally:
                 gateway.stop()
     finally:
@@ -220,11 +230,16 @@ def live_plant(settings: Settings, console: Console, machine_type: str = "pump",
         if broker is not None:
             broker.stop()
     console.print(
-        f"{published.messages} messages of {LIVE_SECONDS:.0f} simulated seconds through the {where}: "
-        f"{handled} handled; {failing} develops a bearing fault from {LIVE_SECONDS / 4:.0f} s, "
-        f"{stopped} is switched off at {LIVE_SECONDS / 2:.0f} s",
+        f"{published.messages} messages ({snapshot_s:g}-s snapshots) of {duration:.0f} simulated seconds through "
+        f"the {where}: {handled} handled; {failing} develops a bearing fault from {duration / 4:.0f} s, "
+        f"{stopped} is switched off at {duration / 2:.0f} s",
         highlight=False,
     )
+    if carried:
+        console.print(
+            f"alarms still open from an earlier run, taken over until the machine clears them: {', '.join(carried)}",
+            highlight=False,
+        )
     table = Table("machine", "state transitions on vibrasense/" + LIVE_SITE + "/<machine>/status (simulated time)")
     for machine_id, transitions in sorted(watcher.transitions.items()):
         steps = [f"{state} ({(moment - plant.start).total_seconds():.0f} s)" for state, moment in transitions]
