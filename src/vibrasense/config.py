@@ -95,6 +95,18 @@ class FeatureSettings(_Section):
     dask_scheduler: str | None = Field(None, description="Address of a Dask scheduler, e.g. tcp://host:8786.")
 
 
+class IngestSettings(_Section):
+    """Recordings in no known layout: labels and machine ids by rule, or a manifest (``vibrasense.signals.rules``)."""
+
+    label_rule: str | None = Field(
+        None, description="PATTERN=LABEL,... matched on folder and file names, e.g. 'DEF=anomaly,NON-DEF=normal'."
+    )
+    machine_from: str = Field("folder", description="folder | input | a regular expression with one group.")
+    manifest: Path | None = Field(
+        None, description="CSV of recordings: path (relative to it) and optionally machine_id, label, split, timestamp."
+    )
+
+
 class _StoreBackend(_Section):
     """One backend of the feature store, chosen by ``type`` as in Feast's own YAML.
 
@@ -567,6 +579,7 @@ class Settings(BaseSettings):
 
     workdir: Path = Field(Path("vibrasense-work"), description="Where outputs, stores and models live.")
     signals: SignalSettings = SignalSettings()
+    ingest: IngestSettings = IngestSettings()
     features: FeatureSettings = FeatureSettings()
     store: StoreSettings = StoreSettings()
     training: TrainingSettings = TrainingSettings()

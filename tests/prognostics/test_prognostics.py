@@ -151,12 +151,13 @@ def test_past_runs_of_different_lives_are_matched_on_the_degradation_state() -> 
     assert [run.lead_hours for run in past.runs] == pytest.approx([1.0, 1.5, 1.0])
     # 8 h in, no alarm: the 4 h run had failed by now and is left out; each other run leaves its life less 8 h
     assert similarity_candidates(past.runs, 8.0, None) == pytest.approx([2.0, 12.0])
-    # 19 h in, no alarm yet: longer than all but one life, and at least that run's alarm lead is left
-    assert similarity_candidates(past.runs, 19.0, None) == pytest.approx([1.5])
-    # half an hour after the alarm: the alarm-to-failure time of each run, less the half hour
-    assert similarity_candidates(past.runs, 12.0, 0.5) == pytest.approx([0.5, 1.0, 0.5])
+    # 19 h in: longer than all but one life; matched on age, alarm or not
+    assert similarity_candidates(past.runs, 19.0, None) == pytest.approx([1.0])
+    assert similarity_candidates(past.runs, 12.0, 0.5) == pytest.approx([8.0])
+    # outlived every run: half an hour after the alarm, each run's alarm-to-failure time less the half hour
+    assert similarity_candidates(past.runs, 21.0, 0.5) == pytest.approx([0.5, 1.0, 0.5])
     # overdue (past every run's lead): failure is imminent, but the estimate stays positive
-    overdue = similarity_candidates(past.runs, 12.0, 2.0)
+    overdue = similarity_candidates(past.runs, 21.0, 2.0)
     assert len(overdue) == 1 and 0 < overdue[0] < 0.5
     for at_hours in (2.0, 8.0, 10.2, 11.0, 12.5):
         current = _alarmed(13.0, 10.0)

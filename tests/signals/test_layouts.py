@@ -119,4 +119,4 @@ def test_wrong_path_and_unknown_layout_are_clear_errors(tmp_path: Path) -> None:
 def test_a_single_file_is_one_recording(tmp_path: Path) -> None:
     _wav(tmp_path / "pump.wav")
     (ref,) = discover(tmp_path / "pump.wav")
-    assert (ref.recording_id, ref.kind, ref.label) == ("pump", "audio", "unknown")
+    assert (ref.recording_id, ref.kind, ref.label) == (f"{tmp_path.name}/pump.wav", "audio", "unknown")

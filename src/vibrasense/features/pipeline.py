@@ -112,7 +112,7 @@ def extract_features(
     spec = FeatureSpec.from_settings(settings)
     ignored: list[tuple[str, str]] = []
     try:
-        refs = _unique_refs(ref for path in paths for ref in discover(path, ignored))
+        refs = _unique_refs(ref for path in paths for ref in discover(path, ignored, settings.ingest))
     except LayoutError:  # no recording at all: the report still names every file and why it was ignored
         run.ignored = [IgnoredFile(*item) for item in ignored]
         out.mkdir(parents=True, exist_ok=True)

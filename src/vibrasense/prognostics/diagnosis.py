@@ -20,47 +20,54 @@ an FTF line supports that hypothesis as its sidebands do.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.fft
-import scipy.signal
 
 from vibrasense.errors import InputError
+from vibrasense.prognostics.envelope import EnvelopeView, Peak, envelope_views, prewhiten
+from vibrasense.prognostics.speed import shaft_speed_from_harmonics
 from vibrasense.signals.bearings import BearingGeometry, defect_frequencies, get_bearing
 
-DEFECTS = ("outer_race", "inner_race", "rolling_element", "cage")
+__all__ = ["DETECTION_LEVEL", "Diagnosis", "Peak", "diagnose", "prewhiten"]
+
+SPEED_SOURCES = ("user", "file", "layout", "search", "nominal")
 # A hypothesis must score this much (line amplitude over local floor, with support). On noise and on healthy
 # synthetic records of 0.5-50 s the best of the four scores stays below 1.55 (the score of a hypothesis whose
 # fundamental is not a line is that fundamental's ratio alone), so 2.5 leaves a margin of 1.6x over chance.
 DETECTION_LEVEL = 2.5
 LINE_LEVEL = 1.5  # a single line counts (as fundamental, sideband or evidence) from this ratio over the floor
 HARMONICS = 3
-ENVELOPE_RESOLUTION_HZ = 0.25  # Welch segments of the squared envelope are 1 / this long (at most a quarter)
 MIN_SECONDS = 0.05
-EDGE_SHARE = 0.02  # share of the record tapered at each end before whitening and trimmed after
-BAND_EDGES = (0.02, 0.45)  # shares of the sample rate: below and above lie DC and anti-alias roll-off
-
-
-@dataclass(frozen=True)
-class Peak:
-    """One spectral line looked for: where it was expected, where it was found, how far above the floor."""
-
-    label: str
-    expected_hz: float
-    found_hz: float
-    snr: float
+SPEED_SPAN = 0.04  # the speed search tries the usual speed ± 4 % (CWRU: 1797 rpm at 0 HP, 1730 at 3 HP)
+SPEED_STEP = 0.0025  # in steps of 0.25 %, a quarter of the 1 % slip tolerance of a line
 
 
 @dataclass
 class Diagnosis:
-    """The verdict, its confidence in [0, 1], the score of every hypothesis and the evidence for the verdict."""
+    """The verdict, its confidence in [0, 1], the score of every hypothesis and the evidence for the verdict.
+
+    ``shaft_hz`` is the speed the defect lines were computed at and ``speed_source`` where it came from (see
+    ``SPEED_SOURCES``; ``nominal``: searched, but no speed was supported, so the usual one is shown) and
+    ``speed_basis`` what a searched speed rests on (``shaft_harmonics`` or ``defect_lines``). ``bearing`` is the
+    bearing the verdict is about, ``sensor_bearing`` the one under the sensor (they differ when a defect is heard
+    through the shaft), ``defect_hz`` the lines of ``bearing`` at that speed and ``view`` the envelope spectrum
+    behind the verdict.
+    """
 
     verdict: str
     confidence: float
     scores: dict[str, float]
     evidence: list[Peak] = field(default_factory=list)
     band_hz: tuple[float, float] | None = None
+    bearing: str = ""
+    sensor_bearing: str = ""
+    shaft_hz: float = 0.0
+    speed_source: str = "user"
+    speed_basis: str | None = None
+    defect_hz: dict[str, float] = field(default_factory=dict)
+    view: EnvelopeView | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form (for the CLI and the API)."""
@@ -70,7 +77,29 @@ class Diagnosis:
             "scores": {k: round(v, 2) for k, v in self.scores.items()},
             "evidence": [peak.__dict__ for peak in self.evidence],
             "band_hz": self.band_hz,
+            "bearing": self.bearing,
+            "sensor_bearing": self.sensor_bearing,
+            "shaft_hz": round(self.shaft_hz, 4),
+            "shaft_rpm": round(self.shaft_hz * 60, 1),
+            "speed_source": self.speed_source,
+            "speed_basis": self.speed_basis,
+            "defect_hz": {k: round(v, 2) for k, v in self.defect_hz.items()},
         }
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """Every hypothesis's lines and score for one bearing at one speed, in the view where the best scored highest."""
+
+    geometry: BearingGeometry
+    shaft_hz: float
+    view: EnvelopeView
+    hypotheses: dict[str, list[Peak]]
+    scores: dict[str, float]
+
+    @property
+    def top(self) -> float:
+        return max(self.scores.values())
 
 
 def diagnose(
@@ -78,148 +107,124 @@ def diagnose(
     sample_rate: float,
     bearing: BearingGeometry | str,
     shaft_hz: float | None = None,
+    speed_source: str = "user",
+    neighbours: Sequence[BearingGeometry | str] = (),
 ) -> Diagnosis:
     """Name the likely defect of a bearing recording (outer race, inner race, rolling element, cage or none).
 
-    ``bearing`` is a geometry or a preset name; ``shaft_hz`` defaults to the preset's usual speed.
+    ``bearing`` is a geometry or a preset name; without ``shaft_hz`` the speed is searched around the preset's
+    usual one. ``speed_source`` says where a given ``shaft_hz`` came from (user, file or layout). A sensor hears
+    every bearing on its shaft: the hypotheses of ``neighbours`` (the other bearings there) are scored too, and
+    a verdict about one of them names it in ``bearing``; "none" is said of ``bearing`` itself.
     """
-    geometry = get_bearing(bearing) if isinstance(bearing, str) else bearing
-    if shaft_hz is None:
-        if not geometry.shaft_rpm:
-            raise InputError("shaft_hz", f"bearing {geometry.name} has no usual speed; give the shaft speed")
-        shaft_hz = geometry.shaft_rpm / 60.0
+    geometries = [get_bearing(b) if isinstance(b, str) else b for b in (bearing, *neighbours)]
+    geometry = geometries[0]
+    if speed_source not in SPEED_SOURCES:
+        raise InputError("speed_source", f"unknown speed source {speed_source!r}; one of {list(SPEED_SOURCES)}")
+    if shaft_hz is None and not geometry.shaft_rpm:
+        raise InputError("shaft_hz", f"bearing {geometry.name} has no usual speed; give the shaft speed")
+    if shaft_hz is not None and not (np.isfinite(shaft_hz) and shaft_hz > 0):
+        raise InputError("shaft_hz", f"shaft speed must be a positive number of Hz, got {shaft_hz!r}")
     x = np.asarray(samples, dtype=np.float64).ravel()
     if len(x) < MIN_SECONDS * sample_rate or not np.isfinite(x).all() or np.std(x) == 0:
         raise InputError("samples", f"need at least {MIN_SECONDS} s of finite, non-constant samples")
+    views = envelope_views(x, sample_rate)
+    basis = None
+    if shaft_hz is None:
+        nominal_hz = geometry.shaft_rpm / 60.0  # type: ignore[operator]
+        found = shaft_speed_from_harmonics(x, sample_rate, nominal_hz, SPEED_SPAN)
+        if found is None:
+            reading, speed_source = search_speed(views, geometries, nominal_hz)
+            basis = "defect_lines" if speed_source == "search" else None
+            return _verdict(reading, geometry.name, speed_source, basis)
+        shaft_hz, speed_source, basis = found[0], "search", "shaft_harmonics"
+    readings = [_read(views, g, shaft_hz) for g in geometries]
+    best = max(readings, key=lambda r: r.top)  # the sensor's own bearing wins a tie
+    return _verdict(best if best.top >= DETECTION_LEVEL else readings[0], geometry.name, speed_source, basis)
+
+
+def search_speed(
+    views: list[EnvelopeView], geometries: Sequence[BearingGeometry], nominal_hz: float, span: float = SPEED_SPAN
+) -> tuple[_Reading, str]:
+    """The reading at the speed within ``nominal_hz`` ± ``span`` whose defect lines (of any of ``geometries``, the
+    first being the sensor's own bearing) stand out most.
+
+    The best grid speed is refined from the lines its best hypothesis found (their found over expected
+    frequencies); with nothing above the detection level the usual speed is kept and called ``nominal``.
+    """
+    steps = round(span / SPEED_STEP)
+    speeds = [nominal_hz * (1 + k * SPEED_STEP) for k in range(-steps, steps + 1)]
+    readings = [_read(views, g, hz) for g in geometries for hz in speeds]
+    # ties (a line stays inside the tolerance over several steps) go to the speed nearest the usual one
+    best = max(readings, key=lambda r: (r.top, -abs(r.shaft_hz - nominal_hz)))
+    if best.top < DETECTION_LEVEL:
+        return _read(views, geometries[0], nominal_hz), "nominal"
+    name = max(best.scores, key=best.scores.__getitem__)
+    lines = [p for p in best.hypotheses[name] if p.kind in ("fundamental", "harmonic") and p.snr >= LINE_LEVEL]
+    refined_hz = best.shaft_hz * sum(p.found_hz for p in lines) / sum(p.expected_hz for p in lines)
+    low, high = nominal_hz * (1 - span), nominal_hz * (1 + span)
+    refined = _read(views, best.geometry, float(np.clip(refined_hz, low, high)))
+    return (refined if refined.top >= best.top else best), "search"
+
+
+def _read(views: list[EnvelopeView], geometry: BearingGeometry, shaft_hz: float) -> _Reading:
+    """Score every hypothesis at ``shaft_hz`` in each view; keep the view where the best one scores highest."""
     lines = defect_frequencies(geometry, shaft_hz)
-    whitened = prewhiten(x, trim=True)
-    full_band = (BAND_EDGES[0] * sample_rate, BAND_EDGES[1] * sample_rate)
-    views = {full_band: whitened, kurtogram_band(whitened, sample_rate): whitened}
-    best: tuple[float, str, dict[str, float], dict[str, list[Peak]], tuple[float, float]] | None = None
-    for band, signal in views.items():
-        freqs, spectrum = squared_envelope_spectrum(signal, sample_rate, band)
-        floor = local_floor(freqs, spectrum)
+    best: _Reading | None = None
+    for view in views:
         hypotheses = {
-            "outer_race": _evidence(freqs, spectrum, floor, "BPFO", lines["bpfo"], None),
-            "inner_race": _evidence(freqs, spectrum, floor, "BPFI", lines["bpfi"], shaft_hz),
+            "outer_race": _evidence(view, "BPFO", lines["bpfo"], None),
+            "inner_race": _evidence(view, "BPFI", lines["bpfi"], shaft_hz),
             "rolling_element": [
-                *_evidence(freqs, spectrum, floor, "2xBSF", 2 * lines["bsf"], lines["ftf"]),
-                find_line(freqs, spectrum, floor, "FTF", lines["ftf"]),  # the cage-rate modulation itself
+                *_evidence(view, "2xBSF", 2 * lines["bsf"], lines["ftf"]),
+                view.line("FTF", lines["ftf"], "modulation"),  # the cage-rate modulation itself
             ],
-            "cage": _evidence(freqs, spectrum, floor, "FTF", lines["ftf"], None),
+            "cage": _evidence(view, "FTF", lines["ftf"], None),
         }
         scores = {name: _score(peaks) for name, peaks in hypotheses.items()}
-        top = max(scores.values())
-        if best is None or top > best[0]:
-            best = (top, max(scores, key=scores.__getitem__), scores, hypotheses, band)
+        reading = _Reading(geometry, shaft_hz, view, hypotheses, scores)
+        if best is None or reading.top > best.top:
+            best = reading
     assert best is not None
-    top, name, scores, hypotheses, band = best
-    band_hz = (round(band[0], 1), round(band[1], 1))
+    return best
+
+
+def _verdict(reading: _Reading, sensor_bearing: str, speed_source: str, speed_basis: str | None) -> Diagnosis:
+    """The best hypothesis above the detection level, else "none", with its confidence and evidence."""
+    scores, top, geometry = reading.scores, reading.top, reading.geometry
+    result = Diagnosis(
+        verdict="none",
+        confidence=float(0.5 + 0.5 * (1 - top / DETECTION_LEVEL)),
+        scores=scores,
+        band_hz=reading.view.band_hz,
+        bearing=geometry.name,
+        sensor_bearing=sensor_bearing,
+        shaft_hz=reading.shaft_hz,
+        speed_source=speed_source,
+        speed_basis=speed_basis,
+        defect_hz=defect_frequencies(geometry, reading.shaft_hz),
+        view=reading.view,
+    )
     if top < DETECTION_LEVEL:
-        return Diagnosis("none", float(0.5 + 0.5 * (1 - top / DETECTION_LEVEL)), scores, [], band_hz)
+        return result
+    name = max(scores, key=scores.__getitem__)
     runner_up = sorted(scores.values())[-2]
     margin = 1 - runner_up / top
     strength = 1 - DETECTION_LEVEL / top
-    confidence = float(np.clip(0.5 + 0.5 * min(margin, 1.0) * (0.5 + 0.5 * strength), 0.0, 1.0))
-    evidence = [peak for peak in hypotheses[name] if peak.snr >= LINE_LEVEL]
-    return Diagnosis(name, confidence, scores, evidence, band_hz)
+    result.verdict = name
+    result.confidence = float(np.clip(0.5 + 0.5 * min(margin, 1.0) * (0.5 + 0.5 * strength), 0.0, 1.0))
+    result.evidence = [peak for peak in reading.hypotheses[name] if peak.snr >= LINE_LEVEL]
+    return result
 
 
-def prewhiten(x: np.ndarray, trim: bool = False) -> np.ndarray:
-    """Cepstral prewhitening: keep only the phase of the spectrum, which flattens every discrete line.
-
-    The ends are tapered (``EDGE_SHARE`` of the record each) so that the circular jump from the last sample to
-    the first does not whiten into a large spurious impulse; ``trim`` drops the tapered ends from the result.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    n = len(x)
-    edge = int(EDGE_SHARE * n)
-    taper = scipy.signal.windows.tukey(n, 2 * edge / n) if edge else np.ones(n)
-    spectrum = scipy.fft.rfft((x - x.mean()) * taper)
-    magnitude = np.abs(spectrum)
-    whitened = scipy.fft.irfft(spectrum / np.maximum(magnitude, 1e-12 * magnitude.max()), n=n)
-    return whitened[edge : n - edge] if trim and edge else whitened
-
-
-def kurtogram_band(x: np.ndarray, sample_rate: float) -> tuple[float, float]:
-    """The frequency band of largest spectral kurtosis over a few STFT resolutions (a light kurtogram).
-
-    Spectral kurtosis SK(f) = <|X(t,f)|⁴> / <|X(t,f)|²>² − 2 is zero for stationary noise and large where
-    transients (defect impacts) live; the band is centred on the best bin, two bins wide.
-    """
-    best_band, best_kurtosis = (0.0, sample_rate / 2), -np.inf
-    for nperseg in (16, 32, 64, 128, 256):
-        if nperseg * 8 > len(x):
-            continue
-        freqs, _, stft = scipy.signal.stft(x, sample_rate, nperseg=nperseg, noverlap=3 * nperseg // 4)
-        power = np.abs(stft) ** 2
-        kurtosis = (power**2).mean(axis=1) / np.maximum(power.mean(axis=1) ** 2, 1e-300) - 2
-        # the edges hold anti-alias roll-off, which prewhitening lifts into spurious kurtosis
-        kurtosis[(freqs < BAND_EDGES[0] * sample_rate) | (freqs > BAND_EDGES[1] * sample_rate)] = -np.inf
-        index = int(np.argmax(kurtosis))
-        if kurtosis[index] > best_kurtosis:
-            width = sample_rate / nperseg
-            low = max(freqs[index] - width, 0.0)
-            best_band, best_kurtosis = (low, min(low + 2 * width, sample_rate / 2)), kurtosis[index]
-    return float(best_band[0]), float(best_band[1])
-
-
-def squared_envelope_spectrum(
-    x: np.ndarray, sample_rate: float, band: tuple[float, float]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(frequencies, amplitude) of the squared envelope of ``x`` band-passed to ``band``, Welch-averaged."""
-    spectrum = scipy.fft.fft(x)
-    freqs = np.abs(scipy.fft.fftfreq(len(x), 1.0 / sample_rate))
-    keep = (freqs >= band[0]) & (freqs <= band[1]) & (scipy.fft.fftfreq(len(x)) >= 0)
-    analytic = np.zeros_like(spectrum)
-    analytic[keep] = 2 * spectrum[keep]
-    envelope = np.abs(scipy.fft.ifft(analytic)) ** 2
-    nperseg = min(len(x) // 4, int(sample_rate / ENVELOPE_RESOLUTION_HZ))  # at least ~7 averages
-    out_freqs, power = scipy.signal.welch(
-        envelope - envelope.mean(), sample_rate, nperseg=nperseg, noverlap=nperseg // 2, detrend=False
-    )
-    return out_freqs, np.sqrt(power)
-
-
-def local_floor(freqs: np.ndarray, amplitudes: np.ndarray, width_hz: float = 20.0) -> np.ndarray:
-    """Running median of the spectrum over ``width_hz`` (up to 1.5 kHz): the level a line must rise above."""
-    step = freqs[1] - freqs[0]
-    half = max(int(width_hz / step / 2), 2)
-    limit = min(len(amplitudes), int(1_500 / step) + half)
-    padded = np.pad(amplitudes[:limit], half, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
-    floor = np.full(len(amplitudes), np.inf)
-    floor[:limit] = np.median(windows, axis=1)[:limit]
-    return np.maximum(floor, 1e-300)
-
-
-def find_line(freqs: np.ndarray, amplitudes: np.ndarray, floor: np.ndarray, label: str, hz: float) -> Peak:
-    """The strongest bin within slip tolerance (1 % or 1.5 bins) of ``hz``, as a multiple of the floor."""
-    tolerance = max(1.5 * (freqs[1] - freqs[0]), 0.01 * hz)
-    near = np.flatnonzero(np.abs(freqs - hz) <= tolerance)
-    if hz <= 0 or near.size == 0:
-        return Peak(label, round(hz, 2), round(hz, 2), 0.0)
-    ratio = amplitudes[near] / floor[near]
-    index = int(np.argmax(ratio))
-    return Peak(label, round(hz, 2), round(float(freqs[near[index]]), 2), round(float(ratio[index]), 2))
-
-
-def _evidence(
-    freqs: np.ndarray,
-    amplitudes: np.ndarray,
-    floor: np.ndarray,
-    name: str,
-    hz: float,
-    sideband_hz: float | None,
-) -> list[Peak]:
+def _evidence(view: EnvelopeView, name: str, hz: float, sideband_hz: float | None) -> list[Peak]:
     """The fundamental, its harmonics, and the sidebands around the fundamental and second harmonic."""
-    peaks = [
-        find_line(freqs, amplitudes, floor, f"{k}x{name}" if k > 1 else name, k * hz) for k in range(1, HARMONICS + 1)
-    ]
+    peaks = [view.line(name, hz)]
+    peaks += [view.line(f"{k}x{name}", k * hz, "harmonic") for k in range(2, HARMONICS + 1)]
     if sideband_hz:
         for k in (1, 2):
             peaks += [
-                find_line(freqs, amplitudes, floor, f"{k}x{name}{sign}{sideband_hz:.1f}", k * hz + s * sideband_hz)
+                view.line(f"{k}x{name}{sign}{sideband_hz:.1f}", k * hz + s * sideband_hz, "sideband")
                 for sign, s in (("-", -1), ("+", 1))
             ]
     return peaks

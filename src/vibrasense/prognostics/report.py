@@ -18,6 +18,7 @@ import pandas as pd
 
 from vibrasense.config import Settings
 from vibrasense.prognostics.alarm import switches
+from vibrasense.prognostics.condition import condition_of
 from vibrasense.prognostics.correlation import band_heatmap, degradation_correlation
 from vibrasense.prognostics.health import HealthResult, HealthSettings, health_index
 from vibrasense.prognostics.rul import DEFAULT_FAILURE_RATIO, PastRuns, rul_series
@@ -93,8 +94,13 @@ def prognosis_table(
     past: PastRuns | None = None,
     resets: Sequence[pd.Timestamp] = (),
 ) -> tuple[pd.DataFrame, HealthResult]:
-    """One machine's per-snapshot table: elapsed time, phase, index, thresholds, alert, alarm, RUL."""
+    """One machine's per-snapshot table: elapsed time, phase, index, thresholds, alert, alarm, RUL.
+
+    Past runs are scaled to the machine's operating condition where its name tells it (``condition_of``).
+    """
     health = health_index(snapshots, features, health_settings, resets)
+    if past is not None and "machine_id" in snapshots:
+        past = past.scaled_to(condition_of(str(snapshots["machine_id"].iloc[0])))
     table = health.table.copy()
     times = table["event_timestamp"]
     table.insert(1, "elapsed_hours", (times - times.iloc[0]).dt.total_seconds() / 3600)

@@ -6,13 +6,14 @@ slope's standard error. The failure level is a multiple of the run's own alarm t
 runs (the median ratio of the index at failure to the threshold) or a default.
 
 With past runs of the same kind of bearing, similarity wins. Each past run gives one candidate remaining life,
-matched on the current run's degradation state:
-
-* once the alarm has fired, the past run's own time from alarm to failure less the time since the alarm here;
-  a past run that had already failed this long after its alarm says nothing and is left out;
-* before the alarm, the past run's life less the time elapsed here, but never less than its alarm lead (no
-  alarm yet, so at least a lead remains); a past run that had already failed at this age is left out, since
-  this bearing has outlived it.
+matched on the current run's age: its life less the time elapsed here, the past run's timeline first scaled to
+this run's operating condition where both are known (ISO 281 rating life, ``prognostics.condition``). A past run
+that had already failed at this age is left out, since this bearing has outlived it. The alarm is not used to
+match while any past run is still alive at this age: on the FEMTO runs the time from alarm to failure ranges
+from 3 minutes to 2 hours, so it says far less than the age does. Only a bearing that has outlived every past
+run is matched on its alarm: each past run's time from alarm to failure less the time since the alarm here
+(before the alarm, each run's alarm lead); past every lead, failure is overdue and the shortest lead's last
+stretch is all that is left.
 
 The candidates are few and they differ, and the PHM 2012 score punishes a late estimate four times harder than
 an early one, so the estimate is the one that maximises the expected score over the candidates, each blurred
@@ -23,11 +24,13 @@ The band runs from the shortest to the longest candidate widened by that spread 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from vibrasense.prognostics.condition import OperatingCondition
 from vibrasense.prognostics.health import HealthResult
 
 DEFAULT_FAILURE_RATIO = 4.0
@@ -50,10 +53,12 @@ UNKNOWN = RulEstimate(math.nan, math.nan, math.nan, "unknown")
 
 @dataclass(frozen=True)
 class PastRun:
-    """One complete run to failure: its life and when its alarm fired, in hours from its start."""
+    """One complete run to failure: its life and when its alarm fired, in hours from its start, and its operating
+    condition (None: unknown)."""
 
     life_hours: float
     alarm_hours: float | None
+    condition: OperatingCondition | None = None
 
     @property
     def lead_hours(self) -> float | None:
@@ -61,11 +66,19 @@ class PastRun:
         return None if self.alarm_hours is None else self.life_hours - self.alarm_hours
 
     @classmethod
-    def from_result(cls, result: HealthResult) -> PastRun:
+    def from_result(cls, result: HealthResult, condition: OperatingCondition | None = None) -> PastRun:
         times = result.table["event_timestamp"]
         start = times.iloc[0]
         alarm = None if result.first_alarm is None else (result.first_alarm - start).total_seconds() / 3600
-        return cls((times.iloc[-1] - start).total_seconds() / 3600, alarm)
+        return cls((times.iloc[-1] - start).total_seconds() / 3600, alarm, condition)
+
+    def scaled_to(self, condition: OperatingCondition | None) -> PastRun:
+        """This run's timeline as it would have run under ``condition`` (unchanged if either is unknown)."""
+        if condition is None or self.condition is None:
+            return self
+        ratio = condition.life_ratio(self.condition)
+        alarm = None if self.alarm_hours is None else self.alarm_hours * ratio
+        return PastRun(self.life_hours * ratio, alarm, condition)
 
 
 @dataclass(frozen=True)
@@ -78,12 +91,25 @@ class PastRuns:
     runs: tuple[PastRun, ...] = field(default=())
 
     @classmethod
-    def learn(cls, results: list[HealthResult]) -> PastRuns:
-        """Summaries of complete runs (each ends at failure)."""
-        runs = tuple(PastRun.from_result(result) for result in results)
+    def learn(
+        cls, results: list[HealthResult], conditions: Sequence[OperatingCondition | None] | None = None
+    ) -> PastRuns:
+        """Summaries of complete runs (each ends at failure), with each run's operating condition if known."""
+        known = list(conditions) if conditions is not None else [None] * len(results)
+        runs = tuple(PastRun.from_result(result, condition) for result, condition in zip(results, known, strict=True))
+        return cls._of(runs, failure_ratio(results))
+
+    @classmethod
+    def _of(cls, runs: tuple[PastRun, ...], ratio: float) -> PastRuns:
         leads = [run.lead_hours for run in runs if run.lead_hours is not None]
         lead = float(np.median(leads)) if leads else None
-        return cls(float(np.mean([run.life_hours for run in runs])), lead, failure_ratio(results), runs)
+        return cls(float(np.mean([run.life_hours for run in runs])), lead, ratio, runs)
+
+    def scaled_to(self, condition: OperatingCondition | None) -> PastRuns:
+        """The past runs as they would have run under ``condition`` (see :meth:`PastRun.scaled_to`)."""
+        if condition is None or not self.runs:
+            return self
+        return self._of(tuple(run.scaled_to(condition) for run in self.runs), self.failure_ratio)
 
 
 def failure_ratio(results: list[HealthResult]) -> float:
@@ -180,14 +206,16 @@ def _from_past(past: PastRuns, elapsed: float, since: float | None) -> RulEstima
 
 
 def similarity_candidates(runs: tuple[PastRun, ...], elapsed: float, since: float | None) -> list[float]:
-    """One remaining life per past run that is still informative at this degradation state (see the module)."""
+    """One remaining life per past run that is still informative at this age (see the module)."""
+    alive = [run.life_hours - elapsed for run in runs if run.life_hours > elapsed]
+    if alive:
+        return alive
     leads = [run.lead_hours for run in runs if run.lead_hours is not None]
     if since is not None and leads:
         after_alarm = [lead - since for lead in leads if lead > since]
         # past every run's lead: failure is overdue, so the shortest lead's last stretch is all that is left
         return after_alarm or [min(leads) * math.exp(-2 * SIMILARITY_SPREAD) * 0.5]
-    alive = [max(run.life_hours - elapsed, run.lead_hours or 0.0) for run in runs if run.life_hours > elapsed]
-    return alive or leads or [0.0]
+    return leads or [0.0]
 
 
 def best_guess(candidates: list[float], spread: float = SIMILARITY_SPREAD) -> float:
@@ -258,8 +286,10 @@ class _TrendSums:
 
 
 def _scores(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """0.5 ** (−Er/5) when late, 0.5 ** (Er/20) when early: one exponent, never positive, so nothing overflows
+    (``np.where`` over two ``exp`` branches overflowed in the unused one for a very late guess)."""
     error = 100 * (actual - predicted) / actual
-    return np.where(error <= 0, np.exp(-np.log(0.5) * error / 5), np.exp(np.log(0.5) * error / 20))
+    return 0.5 ** np.maximum(-error / 5, error / 20)
 
 
 def phm2012_score(actual_rul: np.ndarray, predicted_rul: np.ndarray) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from typing import Any
@@ -10,31 +9,29 @@ from typing import Any
 import numpy as np
 
 from vibrasense.errors import InputError
+from vibrasense.signals.bearings import SHAFT_NEIGHBOURS
 
 log = logging.getLogger(__name__)
 
 
 def diagnose_bearing(samples: np.ndarray, sample_rate: float, bearing: str, shaft_hz: float | None) -> dict[str, Any]:
-    """``vibrasense.prognostics.diagnose`` as a JSON-friendly dict; says so when prognostics is absent."""
+    """``vibrasense.prognostics.diagnose`` as a JSON-friendly dict (see ``schemas.BearingDiagnosis``); says so when
+    prognostics is absent. Without ``shaft_hz`` the diagnosis searches the speed and says so."""
     try:
         from vibrasense.prognostics import diagnose
     except ImportError as error:
         return {"available": False, "reason": f"vibrasense.prognostics cannot be imported ({error})"}
     try:
-        result = diagnose(samples, sample_rate, bearing, shaft_hz)
+        result = diagnose(samples, sample_rate, bearing, shaft_hz, "user", SHAFT_NEIGHBOURS.get(bearing, ()))
     except InputError:
         raise
     except (KeyError, ValueError) as error:
         raise InputError("bearing", f"cannot diagnose bearing {bearing!r}: {error}") from None
-    return {"available": True, **_plain(result)}
+    return {"available": True, **_plain(result.as_dict())}
 
 
 def _plain(value: Any) -> Any:
-    """Dataclasses, pydantic models, numpy values and non-finite floats as plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    elif hasattr(value, "model_dump"):
-        value = value.model_dump()
+    """Numpy values and non-finite floats as plain JSON values."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

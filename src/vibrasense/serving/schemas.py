@@ -278,6 +278,45 @@ class SeverityReading(BaseModel):
     machine_class: Literal["I", "II", "III", "IV"]
 
 
+class DiagnosisPeak(BaseModel):
+    """One spectral line of a diagnosis's evidence."""
+
+    label: str = Field(..., description="The line, e.g. BPFO, 2xBPFI, 1xBPFI-29.9 (a sideband at - the shaft rate).")
+    kind: Literal["fundamental", "harmonic", "sideband", "modulation"]
+    expected_hz: float = Field(..., description="Where the bearing's kinematics put the line at the shaft speed used.")
+    found_hz: float = Field(..., description="The strongest envelope-spectrum bin within slip tolerance of it.")
+    snr: float = Field(..., description="Its amplitude as a multiple of the local floor of the envelope spectrum.")
+
+
+class BearingDiagnosis(BaseModel):
+    """Which defect a bearing has, from its envelope spectrum, with the peak, harmonics and sidebands behind it."""
+
+    available: bool = Field(..., description="False when the diagnosis module cannot be imported (see reason).")
+    reason: str | None = None
+    verdict: Literal["outer_race", "inner_race", "rolling_element", "cage", "none"] | None = None
+    confidence: float | None = Field(None, ge=0, le=1)
+    scores: dict[str, float] | None = Field(None, description="Each hypothesis's score; 2.5 is the detection level.")
+    evidence: list[DiagnosisPeak] = Field(
+        default_factory=list, description="The verdict's fundamental first, then its harmonics and sidebands found."
+    )
+    band_hz: tuple[float, float] | None = Field(None, description="The band whose envelope was analysed.")
+    bearing: str | None = Field(
+        None, description="The bearing the verdict is about: the one named, or another on its shaft (heard through it)."
+    )
+    sensor_bearing: str | None = Field(None, description="The bearing the request named (under the sensor).")
+    shaft_hz: float | None = Field(None, description="The shaft speed the defect lines were computed at.")
+    shaft_rpm: float | None = None
+    speed_source: Literal["user", "file", "layout", "search", "nominal"] | None = Field(
+        None,
+        description="Where shaft_hz came from: the request (user), or searched around the preset's usual speed "
+        "(search; nominal: searched, nothing supported, the usual speed shown).",
+    )
+    speed_basis: Literal["shaft_harmonics", "defect_lines"] | None = Field(
+        None, description="What a searched speed rests on."
+    )
+    defect_hz: dict[str, float] | None = Field(None, description="BPFO, BPFI, BSF and FTF at shaft_hz.")
+
+
 class ScoreResponse(BaseModel):
     """The verdict on one recording."""
 
@@ -304,7 +343,7 @@ class ScoreResponse(BaseModel):
     duration_s: float
     scored_at: datetime
     score_id: str = Field(..., description="Unique id of this verdict in the score store.")
-    diagnosis: dict[str, Any] | None = Field(
+    diagnosis: BearingDiagnosis | None = Field(
         None, description="Bearing defect diagnosis, when the request names a bearing preset."
     )
     explanation: Explanation | None = Field(

@@ -47,6 +47,9 @@ def defect_frequencies(bearing: BearingGeometry, shaft_hz: float) -> dict[str, f
 PRESETS: dict[str, BearingGeometry] = {
     # CWRU drive end, SKF 6205-2RS JEM deep-groove ball bearing (inches); 0 HP load runs at ~1797 rpm.
     "cwru-6205-de": BearingGeometry("cwru-6205-de", 9, 0.3126, 1.537, 0.0, 1797.0),
+    # CWRU fan end, SKF 6203-2RS JEM (inches): 8 balls; the data center's multiples of running speed are BPFI
+    # 4.9469, BPFO 3.0530, FTF 0.3817, BSF 1.9944, which these dimensions give to four digits.
+    "cwru-6203-fe": BearingGeometry("cwru-6203-fe", 8, 0.2656, 1.122, 0.0, 1797.0),
     # IMS test rig, Rexnord ZA-2115 double-row roller bearing (inches), 2000 rpm.
     "ims-za2115": BearingGeometry("ims-za2115", 16, 0.331, 2.815, 15.17, 2000.0),
     # FEMTO-ST PRONOSTIA test bearing (mm), as the IEEE PHM 2012 challenge literature describes it: 13 balls
@@ -56,6 +59,10 @@ PRESETS: dict[str, BearingGeometry] = {
 }
 
 FEMTO_CONDITION_RPM = {"1": 1800.0, "2": 1650.0, "3": 1500.0}
+# The CWRU rig's accelerometer positions and the bearing each one sits on: drive end and fan end.
+CWRU_POSITION_PRESETS = {"DE": "cwru-6205-de", "FE": "cwru-6203-fe"}
+# The other bearings on the same shaft as a preset's: every sensor there hears them too.
+SHAFT_NEIGHBOURS = {"cwru-6205-de": ("cwru-6203-fe",), "cwru-6203-fe": ("cwru-6205-de",)}
 
 
 def get_bearing(name: str) -> BearingGeometry:
@@ -66,6 +73,17 @@ def get_bearing(name: str) -> BearingGeometry:
         raise ConfigError(
             f"features.vibration.bearing: unknown bearing preset {name!r}; presets are {sorted(PRESETS)} or 'auto'"
         ) from None
+
+
+def position_preset(preset: str | None, channel: int | str | None) -> str | None:
+    """The preset of the bearing under the sensor ``channel`` reads, where the rig has one per position.
+
+    A CWRU recording's ``FE`` channel sits on the fan-end 6203, its ``DE`` channel on the drive-end 6205; any
+    other preset or channel (``BA``: the base plate, no bearing of its own) keeps ``preset``.
+    """
+    if preset not in CWRU_POSITION_PRESETS.values() or not isinstance(channel, str):
+        return preset
+    return CWRU_POSITION_PRESETS.get(channel.upper(), preset)
 
 
 def layout_context(ref: RecordingRef) -> SignalContext:

@@ -7,6 +7,11 @@ machine folder: DCASE 2020 (``<machine>/{train,test}/{normal,anomaly}_id_XX_NNNN
 names say ``normal`` or ``anomaly``, IMS test folders (timestamp-named ASCII snapshots: one recording per
 file and channel), FEMTO bearing folders or zips (``acc_NNNNN.csv``), the CWRU ``.mat`` tree, and any single
 recording file. Folders and ``.zip``/``.tar.gz`` archives are walked alike, without unpacking.
+
+An input in which no known layout matches any file is not refused: each audio or vibration file in it
+(``.wav``/``.flac``/``.ogg``, ``.csv``, ``.npy``, ``.mat``) is a recording whose id is its path, labelled and
+grouped by the ingest rules (unlabelled by default; see ``rules``), and the configured manifest is read as the list
+of its recordings (see ``manifest``). In an input where a known layout matches, the other files are ignored.
 """
 
 from __future__ import annotations
@@ -19,16 +24,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
+from vibrasense.config import IngestSettings
 from vibrasense.errors import InputError, LayoutError
 from vibrasense.signals.archives import is_archive, list_members, read_bytes
+from vibrasense.signals.manifest import read_manifest
 from vibrasense.signals.readers import (
     AUDIO_SUFFIXES,
     CWRU_NORMAL_FOLDER,
     FEMTO_NAME,
     IMS_NAME,
-    detect_format,
 )
 from vibrasense.signals.records import RecordingRef
+from vibrasense.signals.rules import IngestRules, rule_ref
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +44,8 @@ DCASE2021 = re.compile(r"^section_(\d+)_(source|target)_(train|test)_(normal|ano
 FEMTO_EPOCH = datetime(2012, 1, 1, tzinfo=UTC)
 FEMTO_PERIOD = timedelta(seconds=10)
 CWRU_FAULTS = {"B": "ball", "IR": "inner_race", "OR": "outer_race"}
+RULE_SUFFIXES = (*AUDIO_SUFFIXES, ".csv", ".npy", ".mat")
+"""Files taken as recordings, by rule, in an input where no known layout matches."""
 
 
 @dataclass(frozen=True)
@@ -62,44 +71,83 @@ class Entry:
         return self.parts[:-1]
 
 
-def discover(path: Path | str, ignored: list[tuple[str, str]] | None = None) -> list[RecordingRef]:
-    """Every recording under ``path`` (folder, archive or single file), ordered by machine, time and id.
+def discover(
+    path: Path | str, ignored: list[tuple[str, str]] | None = None, ingest: IngestSettings | None = None
+) -> list[RecordingRef]:
+    """Every recording under ``path`` (folder, archive, single file or ``ingest.manifest``), ordered by machine, time
+    and id.
 
-    ``ignored``, when given, receives ``(source, reason)`` for each file no layout matched, for the ingest report
-    (also when no recording at all is found and :class:`LayoutError` is raised).
+    ``ignored``, when given, receives ``(source, reason)`` for each file no layout matched and each bad manifest row,
+    for the ingest report (also when no recording at all is found and :class:`LayoutError` is raised). ``ingest``
+    gives the label and machine rules of recordings in no known layout, and the manifest.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(path, "does not exist; give a folder, an archive (.zip, .tar.gz) or a recording file")
-    entries = list(_walk(path))
-    refs: list[RecordingRef] = []
-    unmatched = 0
-    for layout in _LAYOUTS:
-        found, entries = layout(entries)
-        refs.extend(found)
+    rules = IngestRules.from_settings(ingest)
+    if ingest is not None and ingest.manifest is not None and path.resolve() == ingest.manifest.resolve():
+        refs, in_layout = read_manifest(path, rules, ignored), False
+        entries: list[Entry] = []
+    else:
+        entries = list(_walk(path))
+        refs = []
+        for layout in _LAYOUTS:
+            found, entries = layout(entries)
+            refs.extend(found)
+        in_layout = bool(refs)
+        if in_layout and rules.labels:
+            log.warning("%s is in a known layout: its labels come from the layout, not from the label rules", path)
+        if not in_layout:
+            refs, entries = _by_rules(entries, rules, path.is_file() and not is_archive(path), ignored)
     for entry in entries:
-        if path.is_file() and not is_archive(path):
-            refs.append(_single_file(entry))
-        else:
-            unmatched += 1
-            log.debug("ignored %s: no known layout", entry.source)
-            if ignored is not None:
-                ignored.append((entry.source, _why_ignored(entry)))
+        log.debug("ignored %s: no known layout", entry.source)
+        if ignored is not None:
+            ignored.append((entry.source, _why_ignored(entry, in_layout)))
     if not refs:
         raise LayoutError(
             path,
             "no recordings in a known layout (looked for DCASE 2020/2021+, MIMII, normal/+test/, IMS, FEMTO "
-            f"acc_*.csv, CWRU .mat; {unmatched} other files ignored)",
+            f"acc_*.csv, CWRU .mat) and no {'/'.join(RULE_SUFFIXES)} file to take as a recording; "
+            f"{len(entries)} other files ignored",
         )
-    if unmatched:
-        log.info("%s: %d files matched no layout and were ignored", path, unmatched)
+    if entries:
+        log.info("%s: %d files matched no layout and were ignored", path, len(entries))
     return sorted(refs, key=lambda r: (r.machine_id, r.event_timestamp, r.recording_id))
 
 
-def _why_ignored(entry: Entry) -> str:
+def _by_rules(
+    entries: list[Entry], rules: IngestRules, single: bool, ignored: list[tuple[str, str]] | None
+) -> tuple[list[RecordingRef], list[Entry]]:
+    """(recordings, files left) of an input in no known layout: a file given alone is a recording whatever its
+    name (its reader says what is wrong with it), a file in a folder when a reader knows its suffix."""
+    refs, rest = [], []
+    for entry in entries:
+        if not single and not entry.name.lower().endswith(RULE_SUFFIXES):
+            rest.append(entry)
+            continue
+        try:
+            refs.append(rule_ref(entry.source, entry.parts, entry.modified, entry.fingerprint, rules))
+        except InputError as error:
+            if single:
+                raise
+            log.warning("ignored %s: %s", entry.source, error.reason)
+            if ignored is not None:
+                ignored.append((entry.source, error.reason))
+    for rule in rules.labels:
+        if refs and not any(rule.matches(ref.recording_id.split("/")) for ref in refs):
+            log.warning("label rule %r=%s matches no recording", rule.pattern, rule.label)
+    return refs, rest
+
+
+def _why_ignored(entry: Entry, in_layout: bool) -> str:
     suffix = PurePosixPath(entry.name).suffix.lower()
-    if suffix in (*AUDIO_SUFFIXES, ".mat", ".csv", ".npy", ".txt"):
-        return f"a {suffix} file whose name and folders match no known dataset layout; pass it alone to read it"
+    if suffix in (*RULE_SUFFIXES, ".txt") and in_layout:
+        return (
+            f"a {suffix} file whose name and folders match no known dataset layout, beside files that do; pass its "
+            "folder or itself alone to read it"
+        )
+    if suffix == ".txt":
+        return "a .txt file (often notes) is not taken as a recording from a folder; pass it alone to read it"
     return f"not a recording format vibrasense reads ({suffix or 'no extension'}); expected .wav/.flac/.ogg, " + (
         "IMS snapshots, acc_*.csv, .mat, .csv or .npy"
     )
@@ -118,7 +166,7 @@ def _walk(path: Path) -> Iterator[Entry]:
             )
         return
     if path.is_file():
-        yield _file_entry(path, (path.parent.name, path.name))
+        yield _file_entry(path, (_folder_name(path.parent), path.name))
         return
     for folder, subfolders, files in os.walk(path):
         subfolders.sort()
@@ -130,7 +178,12 @@ def _walk(path: Path) -> Iterator[Entry]:
             if is_archive(full):
                 yield from _walk(full)
             else:
-                yield _file_entry(full, (path.name, *relative, name))
+                yield _file_entry(full, (_folder_name(path), *relative, name))
+
+
+def _folder_name(path: Path) -> str:
+    """The name of a folder as a path component, also when it is given as ``.`` or ``..``."""
+    return path.name if path.name not in ("", "..") else path.resolve().name
 
 
 def _file_entry(path: Path, parts: tuple[str, ...]) -> Entry:
@@ -346,20 +399,6 @@ def _cwru(entry: Entry) -> RecordingRef | None:
         channel="DE",
         fingerprint=entry.fingerprint,  # no rate hint: the reader takes it from the record number or folder
         attributes=attributes,
-    )
-
-
-def _single_file(entry: Entry) -> RecordingRef:
-    fmt = detect_format(entry.name)
-    return RecordingRef(
-        recording_id=entry.stem,
-        source=entry.source,
-        format=fmt,
-        machine_id=entry.folders[-1] or "machine",
-        machine_type="unknown",
-        event_timestamp=entry.modified,
-        kind="audio" if fmt == "wav" else "vibration",
-        fingerprint=entry.fingerprint,
     )
 
 
