@@ -5,7 +5,8 @@ Training recordings are the normal ones of the ``train`` split. Test recordings 
 30 % of each machine's normal recordings is held out for test together with every anomaly (of a recording cut
 into windows at ingest, its last 30 % in time, without the windows that overlap them). Where nothing
 is labelled (FEMTO and IMS runs to failure) the first ``BASELINE_SNAPSHOTS`` snapshots of each machine's run
-are its healthy baseline and train. The run records which rule was used.
+are its healthy baseline and train; other unlabelled recordings (a folder in no known layout) are refused:
+nothing says which are normal. The run records which rule was used.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 HOLDOUT_FRACTION = 0.3
 MIN_TRAINING_ROWS = 2
 BASELINE_SNAPSHOTS = 50
+RUN_MACHINE_TYPE = "bearing"
+"""What the run-to-failure layouts (FEMTO, IMS) call their machines: an unlabelled run starts healthy."""
 FEATURE_SERVICE = "detector_features"
 NO_FEATURE_SERVICE = "features.parquet"
 
@@ -158,6 +161,15 @@ def split_recordings(table: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.D
         rule = "layout splits: train = normal recordings of split 'train'; test = labelled recordings of split 'test'"
         return train.reset_index(drop=True), test.reset_index(drop=True), rule
     if not table["label"].isin(["normal", "anomaly"]).any():
+        if "machine_type" in table and (table["machine_type"] != RUN_MACHINE_TYPE).any():
+            others = table.loc[table["machine_type"] != RUN_MACHINE_TYPE, "recording_id"]
+            raise InputError(
+                "label",
+                f"no recording is labelled normal or anomaly, and {len(others)} (e.g. {others.iloc[0]!r}) are not "
+                "snapshots of a run to failure, whose first snapshots could be its healthy baseline: nothing says "
+                "which are normal; label them with --label-rule or --manifest (README, Ingest) and extract the "
+                "features again",
+            )
         return _run_baselines(table)
     normal = table[table["label"] == "normal"]
     rng = np.random.default_rng(seed)
