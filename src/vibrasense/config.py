@@ -367,7 +367,7 @@ class TrainingSettings(_Section):
     threshold_method: Literal["percentile", "gamma"] = "percentile"
     threshold_percentile: float = Field(95.0, gt=0, lt=100)
     patch_frames: int | None = Field(None, gt=0, description="Log-mel frames per cnn-ae patch; None keeps 32.")
-    validation_fraction: float = Field(0.1, gt=0, lt=1)
+    validation_fraction: float = Field(0.2, gt=0, lt=1)
     early_stopping_patience: int = Field(5, ge=1)
     seed: int = 42
 

@@ -353,7 +353,7 @@ def test_build_detector_gives_each_detector_the_shared_settings_its_constructor_
         "learning_rate": 0.001,
         "max_epochs": 3,
         "seed": 7,
-        "validation_fraction": 0.1,
+        "validation_fraction": 0.2,
         "z_dim": 16,
     }
 

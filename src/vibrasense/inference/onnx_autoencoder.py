@@ -3,7 +3,8 @@
 The graph holds everything :meth:`AutoencoderDetector.score_one` does to a spectrogram (frames, n_mels):
 the windows of :func:`vibrasense.models.windows.window_offsets` (every ``score_hop`` frames, plus one
 aligned to the end; a clip shorter than a window edge-padded, as :func:`take_window` does), the per-band
-standardisation, the torch module on every window at once, and the mean reconstruction MSE over windows.
+standardisation, the torch module on every window at once, and the detector's aggregation of the residuals
+over time (``band-offset`` or ``mean``, see :mod:`vibrasense.models.autoencoder`).
 It is exported from torch with ``torch.onnx.export`` (the dynamo exporter), the number of frames dynamic.
 """
 
@@ -35,6 +36,10 @@ class _ClipScore(nn.Module):
         self.image = isinstance(detector, CnnAEDetector)  # (batch, 1, n_mels, frames) rather than flat vectors
         self.register_buffer("mean", torch.as_tensor(np.asarray(detector.mean_, dtype=np.float32)))
         self.register_buffer("std", torch.as_tensor(np.asarray(detector.std_, dtype=np.float32)))
+        self.band_offset = detector.score_aggregation == "band-offset"
+        if self.band_offset:
+            self.register_buffer("offset_mean", torch.as_tensor(np.asarray(detector.offset_mean_, dtype=np.float32)))
+            self.register_buffer("offset_std", torch.as_tensor(np.asarray(detector.offset_std_, dtype=np.float32)))
 
     def forward(self, spectrogram: torch.Tensor) -> torch.Tensor:
         frames = spectrogram.shape[0]
@@ -44,8 +49,12 @@ class _ClipScore(nn.Module):
         rows = torch.clamp(offsets[:, None] + torch.arange(self.window)[None, :], max=frames - 1)  # edge padding
         windows = (spectrogram[rows] - self.mean) / self.std  # (windows, window, n_mels)
         batch = windows.transpose(1, 2)[:, None] if self.image else windows.reshape(windows.shape[0], -1)
-        errors = ((self.module(batch) - batch) ** 2).flatten(1).mean(dim=1)
-        return errors.mean()
+        residual = self.module(batch) - batch
+        if self.band_offset:
+            # each band's mean residual over windows and frames: images are (windows, 1, n_mels, window)
+            offset = residual.mean(dim=(0, 1, 3)) if self.image else residual.reshape(windows.shape).mean(dim=(0, 1))
+            return (((offset - self.offset_mean) / self.offset_std) ** 2).mean()
+        return (residual**2).flatten(1).mean(dim=1).mean()
 
 
 def autoencoder_to_onnx(detector: AutoencoderDetector) -> onnx.ModelProto:

@@ -1,9 +1,20 @@
 """What the two autoencoders share: normalisation, windowing, Lightning training, scoring, state on disk.
 
 Input ``X`` is a sequence of log-mel spectrograms (frames, n_mels), typically lazy memory-mapped views of
-the log-mel store: windows are sliced one batch at a time, never all stacked in RAM. The anomaly score of
-a recording is the mean reconstruction MSE over its windows, after per-band standardisation with the mean
-and standard deviation of the training frames.
+the log-mel store: windows are sliced one batch at a time, never all stacked in RAM. Windows are
+standardised per mel band with the mean and standard deviation of the training frames (saved with the
+model). The score of a recording aggregates the reconstruction residuals of its windows over time
+(``score_aggregation``):
+
+- ``band-offset`` (default): the mean signed residual of each mel band over the clip, standardised by its
+  spread over the normal training clips (at least the median spread of the bands: a band the model fits
+  too closely on its training clips would weigh far more on new ones); the score is the mean of their
+  squares. Frame noise averages out while a persistent change of the spectrum (a fan's imbalance, a
+  clogged filter) stays.
+- ``mean``: the mean reconstruction MSE over windows, as the DCASE 2020 Task 2 baseline scores.
+
+Folders saved before ``band-offset`` existed (no offset statistics) load with the scoring they were
+trained and thresholded with: ``mean`` over the windows of their time (:meth:`AutoencoderDetector.legacy_params`).
 """
 
 from __future__ import annotations
@@ -29,6 +40,8 @@ log = logging.getLogger(__name__)
 WEIGHTS_FILE = "weights.pt"
 STATE_FILE = "normalisation.json"
 SCORE_BATCH = 256
+AGGREGATIONS: tuple[str, ...] = ("band-offset", "mean")
+MIN_OFFSET_STD = 1e-3  # floor of the offsets' spread when it is zero in most bands (e.g. one training clip)
 
 
 class AutoencoderDetector(Detector):
@@ -46,14 +59,16 @@ class AutoencoderDetector(Detector):
         learning_rate: float = 1e-3,
         max_epochs: int = 30,
         batch_size: int = 64,
-        validation_fraction: float = 0.1,
+        validation_fraction: float = 0.2,
         early_stopping_patience: int = 5,
         accelerator: str = "auto",
         seed: int = 42,
         threshold_method: str = "percentile",
         threshold_percentile: float = 95.0,
+        score_aggregation: str = "band-offset",
     ) -> None:
         super().__init__(threshold_method, threshold_percentile)
+        self.score_aggregation = score_aggregation
         self.z_dim = z_dim
         self.learning_rate = learning_rate
         self.max_epochs = max_epochs
@@ -79,6 +94,10 @@ class AutoencoderDetector(Detector):
     def score_hop(self) -> int:
         """Frames between scored windows."""
         return self.train_hop
+
+    def legacy_params(self) -> dict[str, Any]:
+        """Hyper-parameters that score as folders saved before ``band-offset`` scoring were scored."""
+        return {"score_aggregation": "mean"}
 
     def build_module(self, n_mels: int) -> nn.Module:
         """The torch module (inference)."""
@@ -109,6 +128,16 @@ class AutoencoderDetector(Detector):
             for name in ("lightning.pytorch", "lightning.fabric"):
                 logging.getLogger(name).setLevel(logging.WARNING)
 
+        if self.score_aggregation not in AGGREGATIONS:
+            raise ModelError(
+                f"{self.name}: score_aggregation={self.score_aggregation!r} is unknown; "
+                f"choose one of {list(AGGREGATIONS)}"
+            )
+        if not 1 <= self.score_hop <= self.window:
+            raise ModelError(
+                f"{self.name}: the scoring hop is {self.score_hop} frames; it must lie between 1 and the "
+                f"{self.window} frames of a window, or frames go unscored"
+            )
         lightning.seed_everything(self.seed, verbose=False)
         n_mels = _check_logmel(X, self.name)
         self.n_mels_ = n_mels
@@ -150,6 +179,22 @@ class AutoencoderDetector(Detector):
         self.history_ = history.epochs
         self.epochs_trained_ = len(history.epochs)
         self.module_ = model.model.to("cpu").eval()
+        # the band statistics from the recordings the weights were fitted on; the held-out (validation) ones
+        # then score as new normal recordings do, and set the threshold (see calibration_scores)
+        self._held_out = [X[i] for i in val_ids]
+        offsets = np.stack([self._residuals(X[i])[1] for i in train_ids])
+        self.offset_mean_ = offsets.mean(0).astype(np.float32)
+        spread = offsets.std(0)
+        self.offset_std_ = np.maximum(spread, max(float(np.median(spread)), MIN_OFFSET_STD)).astype(np.float32)
+
+    def calibration_scores(self) -> np.ndarray | None:
+        """Scores of the validation recordings, which the weights and band statistics never saw."""
+        held = getattr(self, "_held_out", None)
+        if not held:
+            return None
+        scores = self._score(held)
+        del self._held_out  # not part of the saved model
+        return scores
 
     def prepare(self, windows: np.ndarray) -> np.ndarray:
         """Standardise raw windows (batch, window, n_mels) and shape them for the module."""
@@ -161,23 +206,33 @@ class AutoencoderDetector(Detector):
         return np.array([self.score_one(spectrogram) for spectrogram in X], dtype=np.float64)
 
     def score_one(self, spectrogram: np.ndarray) -> float:
-        """Mean reconstruction MSE over the windows of one spectrogram (frames, n_mels)."""
+        """The anomaly score of one spectrogram (frames, n_mels), aggregated as ``score_aggregation`` says."""
         self._check_fitted()
-        if spectrogram.ndim != 2 or spectrogram.shape[1] != self.n_mels_ or spectrogram.shape[0] == 0:
-            raise ModelError(
-                f"{self.name}: expected a log-mel spectrogram (frames, {self.n_mels_}); got {spectrogram.shape}"
-            )
+        mse, offset = self._residuals(spectrogram)
+        if self.score_aggregation == "mean":
+            return mse
+        return float(np.mean(((offset - self.offset_mean_) / self.offset_std_) ** 2))
+
+    def _residuals(self, spectrogram: np.ndarray) -> tuple[float, np.ndarray]:
+        """Mean reconstruction MSE over the windows of one spectrogram, and each band's mean signed residual."""
+        self._check_spectrogram(spectrogram)
         offsets = window_offsets(spectrogram.shape[0], self.window, self.score_hop)
-        total, count = 0.0, 0
+        squared, signed = 0.0, np.zeros(self.n_mels_)
         with torch.no_grad():
             for start in range(0, len(offsets), SCORE_BATCH):
                 chunk = offsets[start : start + SCORE_BATCH]
                 windows = np.stack([take_window(spectrogram, int(o), self.window) for o in chunk])
                 batch = torch.from_numpy(self.prepare(windows))
-                errors = ((self.module_(batch) - batch) ** 2).flatten(1).mean(dim=1)
-                total += float(errors.sum())
-                count += len(chunk)
-        return total / count
+                residual = self.module_(batch) - batch
+                squared += float((residual**2).flatten(1).mean(dim=1).sum())
+                signed += self.from_input(residual.numpy()).sum(axis=(0, 1), dtype=np.float64)
+        return squared / len(offsets), signed / (len(offsets) * self.window)
+
+    def _check_spectrogram(self, spectrogram: np.ndarray) -> None:
+        if spectrogram.ndim != 2 or spectrogram.shape[1] != self.n_mels_ or spectrogram.shape[0] == 0:
+            raise ModelError(
+                f"{self.name}: expected a log-mel spectrogram (frames, {self.n_mels_}); got {spectrogram.shape}"
+            )
 
     def error_map(self, spectrogram: np.ndarray) -> np.ndarray:
         """Reconstruction error of each frame and band of one spectrogram: (frames, n_mels), float64.
@@ -187,10 +242,7 @@ class AutoencoderDetector(Detector):
         pass through the module than :meth:`score_one`: explanations ask for it, scoring does not.
         """
         self._check_fitted()
-        if spectrogram.ndim != 2 or spectrogram.shape[1] != self.n_mels_ or spectrogram.shape[0] == 0:
-            raise ModelError(
-                f"{self.name}: expected a log-mel spectrogram (frames, {self.n_mels_}); got {spectrogram.shape}"
-            )
+        self._check_spectrogram(spectrogram)
         n_frames = spectrogram.shape[0]
         offsets = window_offsets(n_frames, self.window, self.score_hop)
         total = np.zeros((n_frames, self.n_mels_))
@@ -215,6 +267,8 @@ class AutoencoderDetector(Detector):
             "n_mels": self.n_mels_,
             "mean": self.mean_.tolist(),
             "std": self.std_.tolist(),
+            "offset_mean": self.offset_mean_.tolist(),
+            "offset_std": self.offset_std_.tolist(),
             "history": self.history_,
         }
         (directory / STATE_FILE).write_text(json.dumps(state))
@@ -224,6 +278,12 @@ class AutoencoderDetector(Detector):
         self.n_mels_ = int(state["n_mels"])
         self.mean_ = np.asarray(state["mean"], dtype=np.float32)
         self.std_ = np.asarray(state["std"], dtype=np.float32)
+        if "offset_mean" in state:
+            self.offset_mean_ = np.asarray(state["offset_mean"], dtype=np.float32)
+            self.offset_std_ = np.asarray(state["offset_std"], dtype=np.float32)
+        else:
+            log.info("%s: %s predates band-offset scoring; scored as it was trained", self.name, directory)
+            self.set_params(**self.legacy_params())
         self.history_ = state.get("history", [])
         self.epochs_trained_ = len(self.history_)
         module = self.build_module(self.n_mels_)

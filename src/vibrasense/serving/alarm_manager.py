@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -109,12 +108,17 @@ class AlarmManager:
         self._rules: dict[tuple[str, str, str, float | None], ResolvedRules] = {}
         self._sensors: dict[str, dict[str, SensorStatus]] = {}
         self._lock = threading.Lock()
-        self._synced_at = -math.inf
+        self._stopped = threading.Event()
         metrics.watch_alarms(lambda: len(self.book.open_alarms()), self._machines_per_state)
 
     def start(self) -> None:
         """Take over the open alarms recorded in the database (by an earlier run or another process)."""
         self.book.restore(self.log.alarms(cleared=False, limit=10_000))
+        threading.Thread(target=self._sync_forever, name="alarm-sync", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop taking other processes' actions."""
+        self._stopped.set()
 
     # -- rules ---------------------------------------------------------------------------------------
 
@@ -225,19 +229,23 @@ class AlarmManager:
 
     # -- reading and engineers' actions --------------------------------------------------------------
 
-    def sync(self) -> None:
+    def _sync_forever(self) -> None:
         """Take the acknowledgements and shelves recorded by other processes (an engineer acting over the API
-        while the gateway holds the alarm) into this process's open alarms, at most every ``SYNC_INTERVAL_S``."""
-        now = time.monotonic()
-        if now - self._synced_at < SYNC_INTERVAL_S or not self.book.open_alarms():
-            return
-        self._synced_at = now
-        self.book.merge(self.log.alarms(cleared=False, limit=10_000))  # the database down: this process's own
+        while the gateway holds the alarm) into this process's open alarms, every ``SYNC_INTERVAL_S``.
+
+        In a thread of its own: a database that hangs holds up this loop, never a score or a status.
+        """
+        while not self._stopped.wait(SYNC_INTERVAL_S):
+            if not self.book.open_alarms():
+                continue
+            try:
+                self.book.merge(self.log.alarms(cleared=False, limit=10_000))  # database down: this process's own
+            except Exception as error:  # a failed read is retried at the next turn; the loop must not die
+                log.warning("cannot read engineers' actions on open alarms: %s", error)
 
     def machine_status(self, machine_id: str) -> MachineStatus:
         """The machine's state, each sensor's, and its open alarms (with the engineers' actions recorded
-        anywhere, see :meth:`sync`)."""
-        self.sync()
+        anywhere, see :meth:`_sync_forever`)."""
         with self._lock:
             sensors = dict(self._sensors.get(machine_id, {}))
         now = datetime.now(UTC)

@@ -138,7 +138,8 @@ class ScoringService:
         return self
 
     def close(self) -> None:
-        """Write the scores still queued and release the store."""
+        """Stop the alarm sync, write the scores still queued and release the store."""
+        self.alarms.close()
         self.store.close()
 
     def reload(self, target: str | int | None = None) -> ReloadResponse:

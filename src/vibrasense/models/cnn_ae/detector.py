@@ -11,7 +11,7 @@ from vibrasense.models.cnn_ae.torch_model import CnnAutoencoder
 
 
 class CnnAEDetector(AutoencoderDetector):
-    """Scores a recording by the mean reconstruction MSE of its non-overlapping ``patch_frames`` patches."""
+    """Trains on non-overlapping ``patch_frames`` patches; scores overlapping ones, every ``score_hop_frames``."""
 
     name = "cnn-ae"
 
@@ -19,15 +19,17 @@ class CnnAEDetector(AutoencoderDetector):
         self,
         z_dim: int = 40,
         patch_frames: int = 32,
+        score_hop_frames: int = 8,
         learning_rate: float = 1e-3,
         max_epochs: int = 30,
         batch_size: int = 64,
-        validation_fraction: float = 0.1,
+        validation_fraction: float = 0.2,
         early_stopping_patience: int = 5,
         accelerator: str = "auto",
         seed: int = 42,
         threshold_method: str = "percentile",
         threshold_percentile: float = 95.0,
+        score_aggregation: str = "band-offset",
     ) -> None:
         super().__init__(
             z_dim,
@@ -40,8 +42,10 @@ class CnnAEDetector(AutoencoderDetector):
             seed,
             threshold_method,
             threshold_percentile,
+            score_aggregation,
         )
         self.patch_frames = patch_frames
+        self.score_hop_frames = score_hop_frames
 
     @property
     def window(self) -> int:
@@ -50,6 +54,13 @@ class CnnAEDetector(AutoencoderDetector):
     @property
     def train_hop(self) -> int:
         return self.patch_frames
+
+    @property
+    def score_hop(self) -> int:
+        return self.score_hop_frames
+
+    def legacy_params(self) -> dict[str, Any]:
+        return super().legacy_params() | {"score_hop_frames": self.patch_frames}
 
     def build_module(self, n_mels: int) -> CnnAutoencoder:
         return CnnAutoencoder(n_mels, self.patch_frames, self.z_dim)

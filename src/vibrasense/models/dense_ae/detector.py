@@ -23,12 +23,13 @@ class DenseAEDetector(AutoencoderDetector):
         learning_rate: float = 1e-3,
         max_epochs: int = 30,
         batch_size: int = 64,
-        validation_fraction: float = 0.1,
+        validation_fraction: float = 0.2,
         early_stopping_patience: int = 5,
         accelerator: str = "auto",
         seed: int = 42,
         threshold_method: str = "percentile",
         threshold_percentile: float = 95.0,
+        score_aggregation: str = "band-offset",
     ) -> None:
         super().__init__(
             z_dim,
@@ -41,6 +42,7 @@ class DenseAEDetector(AutoencoderDetector):
             seed,
             threshold_method,
             threshold_percentile,
+            score_aggregation,
         )
         self.context_frames = context_frames
         self.train_hop_frames = train_hop_frames

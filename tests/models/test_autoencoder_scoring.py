@@ -1,0 +1,89 @@
+"""How the autoencoders aggregate residuals over time, what they save for it, and how older folders load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+
+from vibrasense.errors import ModelError
+from vibrasense.inference.onnx_export import detector_to_onnx
+from vibrasense.models import get_detector, load_detector
+from vibrasense.models.autoencoder import STATE_FILE
+from vibrasense.models.base import DETECTOR_FILE
+
+N_MELS = 16
+TINY = {"z_dim": 4, "max_epochs": 2, "batch_size": 32, "accelerator": "cpu"}
+
+
+def clips(n: int, shift: float = 0.0, seed: int = 0) -> list[np.ndarray]:
+    """Noisy stationary spectra (frames, N_MELS); ``shift`` raises the two lowest bands for the whole clip."""
+    rng = np.random.default_rng(seed)
+    base = np.linspace(-20, -60, N_MELS, dtype=np.float32)
+    out = []
+    for _ in range(n):
+        spectrogram = base + rng.normal(0, 3, (40, N_MELS)).astype(np.float32)
+        spectrogram[:, :2] += shift
+        out.append(spectrogram)
+    return out
+
+
+def _strip_new_fields(folder: Path) -> None:
+    """Make ``folder`` look like one saved before band-offset scoring and overlapping cnn-ae patches."""
+    state = json.loads((folder / STATE_FILE).read_text())
+    del state["offset_mean"], state["offset_std"]
+    (folder / STATE_FILE).write_text(json.dumps(state))
+    meta = json.loads((folder / DETECTOR_FILE).read_text())
+    meta["params"] = {k: v for k, v in meta["params"].items() if k not in ("score_aggregation", "score_hop_frames")}
+    (folder / DETECTOR_FILE).write_text(json.dumps(meta))
+
+
+def test_band_offset_statistics_are_saved_with_the_model(tmp_path: Path) -> None:
+    detector = get_detector("dense-ae", **TINY).fit(clips(6))
+    state = json.loads((detector.save(tmp_path) / STATE_FILE).read_text())
+    assert len(state["offset_mean"]) == len(state["offset_std"]) == N_MELS
+    spread = np.asarray(state["offset_std"])
+    assert spread.min() > 0 and np.isclose(spread, spread.min()).sum() >= N_MELS // 2  # floored at the median
+    assert load_detector(tmp_path).score(clips(2, seed=9)) == pytest.approx(detector.score(clips(2, seed=9)))
+
+
+@pytest.mark.parametrize("name", ["cnn-ae", "dense-ae"])
+def test_a_folder_saved_before_band_offsets_scores_as_it_was_trained(name: str, tmp_path: Path) -> None:
+    legacy = {"score_aggregation": "mean"} | ({"patch_frames": 16, "score_hop_frames": 16} if name == "cnn-ae" else {})
+    detector = get_detector(name, **TINY, **legacy).fit(clips(6))
+    detector.save(tmp_path)
+    _strip_new_fields(tmp_path)
+    loaded = load_detector(tmp_path)
+    assert loaded.score_aggregation == "mean"
+    assert loaded.score_hop == detector.score_hop
+    test = clips(3, shift=6.0, seed=4)
+    assert loaded.score(test) == pytest.approx(detector.score(test), rel=1e-6)
+
+
+def test_a_persistent_band_shift_scores_above_normal_clips() -> None:
+    detector = get_detector("cnn-ae", **TINY, patch_frames=16).fit(clips(8))
+    normal, shifted = detector.score(clips(4, seed=5)), detector.score(clips(4, shift=9.0, seed=6))
+    assert shifted.min() > normal.max()
+
+
+@pytest.mark.parametrize("aggregation", ["mean", "band-offset"])
+def test_onnx_graph_aggregates_as_the_detector(aggregation: str) -> None:
+    detector = get_detector("dense-ae", **TINY, score_aggregation=aggregation).fit(clips(4))
+    session = onnxruntime.InferenceSession(
+        detector_to_onnx(detector).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    for spectrogram in [*clips(2, shift=4.0, seed=7), clips(1)[0][:3]]:
+        (score,) = session.run(None, {session.get_inputs()[0].name: spectrogram})
+        assert float(score) == pytest.approx(detector.score_one(spectrogram), rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"score_aggregation": "max"}, "unknown"), ({"score_hop_frames": 0}, "hop"), ({"score_hop_frames": 17}, "hop")],
+)
+def test_bad_scoring_parameters_are_refused_before_training(params: dict, message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        get_detector("cnn-ae", **TINY, patch_frames=16, **params).fit(clips(2))
