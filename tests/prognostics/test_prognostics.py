@@ -9,6 +9,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from alarmed_runs import alarmed_run
 from typer.testing import CliRunner
 
 from vibrasense.cli import app
@@ -129,14 +130,6 @@ def test_past_runs_give_the_alarm_lead() -> None:
     assert estimate_rul(current, at, past=summaries).hours == pytest.approx(past.alarm_lead_hours)
 
 
-def _alarmed(hours: float, alarm_hours: float | None) -> HealthResult:
-    """A run observed for ``hours`` (a snapshot every 6 minutes), its alarm at ``alarm_hours``."""
-    times = pd.date_range("2024-01-01", periods=int(hours * 10) + 1, freq="6min", tz="UTC")
-    table = pd.DataFrame({"event_timestamp": times, "smoothed": 1.0, "health_index": 1.0, "sensor_fault": False})
-    alarm = None if alarm_hours is None else times[0] + pd.Timedelta(hours=alarm_hours)
-    return HealthResult(table, threshold=2.0, features=["rms"], onset=alarm, first_alarm=alarm)
-
-
 def test_best_guess_is_conservative_and_exact_for_one_sharp_candidate() -> None:
     assert best_guess([2.0], spread=1e-9) == pytest.approx(2.0, rel=0.01)
     one = best_guess([2.0])
@@ -147,7 +140,7 @@ def test_best_guess_is_conservative_and_exact_for_one_sharp_candidate() -> None:
 
 
 def test_past_runs_of_different_lives_are_matched_on_the_degradation_state() -> None:
-    past = PastRuns.learn([_alarmed(10.0, 9.0), _alarmed(20.0, 18.5), _alarmed(4.0, 3.0)])
+    past = PastRuns.learn([alarmed_run(10.0, 9.0), alarmed_run(20.0, 18.5), alarmed_run(4.0, 3.0)])
     assert [run.lead_hours for run in past.runs] == pytest.approx([1.0, 1.5, 1.0])
     # 8 h in, no alarm: the 4 h run had failed by now and is left out; each other run leaves its life less 8 h
     assert similarity_candidates(past.runs, 8.0, None) == pytest.approx([2.0, 12.0])
@@ -160,7 +153,7 @@ def test_past_runs_of_different_lives_are_matched_on_the_degradation_state() -> 
     overdue = similarity_candidates(past.runs, 21.0, 2.0)
     assert len(overdue) == 1 and 0 < overdue[0] < 0.5
     for at_hours in (2.0, 8.0, 10.2, 11.0, 12.5):
-        current = _alarmed(13.0, 10.0)
+        current = alarmed_run(13.0, 10.0)
         estimate = estimate_rul(
             current, current.table["event_timestamp"].iloc[0] + pd.Timedelta(hours=at_hours), past=past
         )

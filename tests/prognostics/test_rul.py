@@ -10,22 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from alarmed_runs import alarmed_run
 from typer.testing import CliRunner
 
 from vibrasense.cli import app
 from vibrasense.errors import InputError
 from vibrasense.prognostics.condition import FEMTO_CONDITIONS, OperatingCondition, condition_of
 from vibrasense.prognostics.evaluation import leave_one_out, summarise
-from vibrasense.prognostics.health import HealthResult
 from vibrasense.prognostics.rul import PastRuns, estimate_rul, phm2012_score
-
-
-def _run(hours: float, alarm_hours: float | None) -> HealthResult:
-    """A run observed for ``hours`` (a snapshot every 6 minutes), its alarm at ``alarm_hours``."""
-    times = pd.date_range("2024-01-01", periods=round(hours * 10) + 1, freq="6min", tz="UTC")
-    table = pd.DataFrame({"event_timestamp": times, "smoothed": 1.0, "health_index": 1.0, "sensor_fault": False})
-    alarm = None if alarm_hours is None else times[0] + pd.Timedelta(hours=alarm_hours)
-    return HealthResult(table, threshold=2.0, features=["rms"], onset=alarm, first_alarm=alarm)
 
 
 def test_a_very_late_estimate_scores_zero_without_an_overflow() -> None:
@@ -43,11 +35,11 @@ def test_life_scales_with_load_cubed_and_speed_as_iso_281_says() -> None:
 
 def test_past_runs_are_scaled_to_the_current_condition_only_where_both_are_known() -> None:
     slow = OperatingCondition(900.0, 4000.0)  # half the speed: twice the hours
-    past = PastRuns.learn([_run(10.0, 9.0), _run(4.0, 3.0)], [FEMTO_CONDITIONS["1"], None])
+    past = PastRuns.learn([alarmed_run(10.0, 9.0), alarmed_run(4.0, 3.0)], [FEMTO_CONDITIONS["1"], None])
     scaled = past.scaled_to(slow)
     assert [v for r in scaled.runs for v in (r.life_hours, r.alarm_hours)] == pytest.approx([20.0, 18.0, 4.0, 3.0])
     assert scaled.mean_life_hours == pytest.approx(12.0) and past.scaled_to(None) is past
-    current = _run(30.0, None)
+    current = alarmed_run(30.0, None)
     at = current.table["event_timestamp"].iloc[0] + pd.Timedelta(hours=15.0)
     assert estimate_rul(current, at, past=past).hours < 1.0  # outlived both runs: matched on their alarm leads
     estimate = estimate_rul(current, at, past=scaled)
@@ -55,7 +47,7 @@ def test_past_runs_are_scaled_to_the_current_condition_only_where_both_are_known
 
 
 def test_leave_one_out_cuts_every_run_and_scores_it_from_the_others() -> None:
-    results = {"a": _run(10.0, 9.0), "b": _run(10.0, 9.5), "c": _run(10.0, 8.0)}
+    results = {"a": alarmed_run(10.0, 9.0), "b": alarmed_run(10.0, 9.5), "c": alarmed_run(10.0, 8.0)}
     scores = leave_one_out(results, cuts=(0.5, 0.8))
     assert [(s.machine_id, s.cut) for s in scores] == [(m, c) for m in "abc" for c in (0.5, 0.8)]
     assert all(s.actual_hours == pytest.approx((1 - s.cut) * 10.0) for s in scores)
