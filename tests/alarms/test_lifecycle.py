@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from vibrasense.alarms import AlarmBook, AlarmConflict, fold_events
+from vibrasense.alarms import AlarmBook, AlarmConflict, AlarmEvent, fold_events
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 KEY = ("fan-1", "default", "score")
@@ -65,8 +65,21 @@ def test_an_alarm_is_the_fold_of_its_events_each_taken_once() -> None:
     assert folded.cleared_at == T0 + timedelta(minutes=3) and folded.status(T0) == "cleared"
 
 
-def test_a_lookup_tells_of_a_shelf_another_process_recorded() -> None:
-    until = T0 + timedelta(hours=1)
-    book = AlarmBook(lambda key, at: until if key == KEY else None)
-    assert book.reconcile(KEY, "alarm", T0, 3.0) == []
-    assert len(book.reconcile(("fan-1", "default", "zone"), "alarm", T0, 3.0)) == 1
+def shelving(kind: str, at: datetime, until: datetime | None = None, key=KEY) -> AlarmEvent:
+    return AlarmEvent("other", kind, *key, "alarm", at, by="ana", shelved_until=until)  # type: ignore[arg-type]
+
+
+def test_shelvings_recorded_elsewhere_shelve_and_unshelve_unless_this_book_knows_newer() -> None:
+    book = AlarmBook()
+    book.take_shelvings([shelving("shelved", T0, until=T0 + timedelta(hours=1))])
+    assert book.reconcile(KEY, "alarm", T0 + timedelta(minutes=1), 3.0) == []
+    assert len(book.reconcile(("fan-1", "default", "zone"), "alarm", T0, 3.0)) == 1  # another condition
+    book.take_shelvings([shelving("unshelved", T0 + timedelta(minutes=2))])
+    assert [e.kind for e in book.reconcile(KEY, "alarm", T0 + timedelta(minutes=3), 3.0)] == ["raised"]
+    alarm = book.open_alarm(KEY)
+    assert alarm is not None
+    book.shelve(alarm, "bob", "pump swap", T0 + timedelta(hours=2), T0 + timedelta(minutes=4))
+    book.take_shelvings([shelving("unshelved", T0 + timedelta(minutes=2))])  # older than bob's: ignored
+    assert book.shelved_until(KEY, T0 + timedelta(minutes=5)) == T0 + timedelta(hours=2)
+    with pytest.raises(ValueError, match="not a shelving"):
+        book.take_shelvings([shelving("raised", T0)])

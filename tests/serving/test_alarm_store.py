@@ -176,6 +176,37 @@ def test_an_acknowledgement_made_in_another_process_reaches_the_one_holding_the_
         api.close()
 
 
+def test_a_shelf_and_an_unshelve_made_in_another_process_reach_the_one_watching_the_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("vibrasense.serving.alarm_manager.SYNC_INTERVAL_S", 0.05)
+    shared = {"score_store_url": f"sqlite:///{tmp_path / 'scores.db'}"}
+    gateway = ScoringService(alarm_settings(tmp_path / "gateway", **shared), fitted_scorer()).start()
+    api = ScoringService(alarm_settings(tmp_path / "api", **shared), fitted_scorer()).start()
+
+    def synced() -> None:
+        api.store.wait_stored()
+        time.sleep(0.3)  # several syncs of the gateway
+
+    try:
+        assert [score(gateway, faulty_clip(s), machine_id="fan-1").state for s in range(2)] == ["ok", "alarm"]
+        gateway.store.wait_stored()
+        (held,) = gateway.machine_status("fan-1").active_alarms
+        api.alarms.shelve(held.alarm_id, "ana", "bearing swap tonight", 3600)
+        synced()
+        assert [score(gateway, healthy_clip(s), machine_id="fan-1").state for s in range(3)][-1] == "ok"
+        assert [score(gateway, faulty_clip(s), machine_id="fan-1").state for s in range(2)][-1] == "alarm"
+        assert gateway.machine_status("fan-1").active_alarms == []  # in alarm, shelved: nothing raised
+        api.alarms.unshelve(held.alarm_id, "bob")  # of the cleared alarm, which the gateway holds no more
+        synced()
+        score(gateway, faulty_clip(7), machine_id="fan-1")
+        (raised,) = gateway.machine_status("fan-1").active_alarms
+        assert raised.alarm_id != held.alarm_id and raised.status == "active"
+    finally:
+        gateway.close()
+        api.close()
+
+
 def test_a_given_score_id_is_stored_once_and_the_snapshot_keeps_its_own_time(tmp_path: Path) -> None:
     svc = service(tmp_path)
     try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -143,17 +143,13 @@ def fold_events(events: Iterable[AlarmEvent]) -> dict[str, Alarm]:
     return alarms
 
 
-ShelfLookup = Callable[[Key, datetime], datetime | None]
-"""Until when a condition is shelved (as another process may have recorded it), or ``None``."""
-
-
 class AlarmBook:
     """The open alarms of the conditions this process watches, and what each state change does to them."""
 
-    def __init__(self, shelf_lookup: ShelfLookup | None = None) -> None:
+    def __init__(self) -> None:
         self._open: dict[Key, Alarm] = {}
         self._shelves: dict[Key, datetime] = {}
-        self._lookup = shelf_lookup
+        self._shelved_at: dict[Key, datetime] = {}  # when the latest shelving known here happened
         self._lock = threading.RLock()
 
     def open_alarm(self, key: Key) -> Alarm | None:
@@ -194,11 +190,25 @@ class AlarmBook:
                     self._shelves.pop(mine.key, None)
         return taken
 
+    def take_shelvings(self, latest: Iterable[AlarmEvent]) -> None:
+        """Take each condition's latest ``shelved`` or ``unshelved`` event as recorded anywhere (another process
+        may have shelved a condition this one watches), unless this book knows a newer one."""
+        with self._lock:
+            for event in latest:
+                if event.kind not in ("shelved", "unshelved"):
+                    raise ValueError(f"event {event.event_id} is {event.kind}, not a shelving")
+                known = self._shelved_at.get(event.key)
+                if known is not None and known >= event.at:
+                    continue
+                self._shelved_at[event.key] = event.at
+                if event.kind == "shelved" and event.shelved_until is not None:
+                    self._shelves[event.key] = event.shelved_until
+                else:
+                    self._shelves.pop(event.key, None)
+
     def shelved_until(self, key: Key, at: datetime) -> datetime | None:
-        """Until when a condition is shelved at ``at`` (this book's shelves, then the lookup's), or ``None``."""
+        """Until when a condition is shelved at ``at``, or ``None`` (from memory only: never waits on a database)."""
         until = self._shelves.get(key)
-        if until is None or until <= at:
-            until = self._lookup(key, at) if self._lookup is not None else None
         return until if until is not None and until > at else None
 
     def reconcile(self, key: Key, state: State, at: datetime, value: float | None) -> list[AlarmEvent]:
@@ -246,7 +256,7 @@ class AlarmBook:
             if not alarm.open:
                 raise AlarmConflict("alarm_id", f"alarm {alarm.alarm_id} was cleared; there is nothing to shelve")
             event = self._apply(alarm, "shelved", at, by=by, reason=reason, shelved_until=until)
-            self._shelves[alarm.key] = until
+            self._shelves[alarm.key], self._shelved_at[alarm.key] = until, at
             return event
 
     def unshelve(self, alarm: Alarm, by: str, at: datetime) -> AlarmEvent:
@@ -257,6 +267,7 @@ class AlarmBook:
             if alarm.shelved_until is None or alarm.shelved_until <= at:
                 raise AlarmConflict("alarm_id", f"alarm {alarm.alarm_id} is not shelved (it is {alarm.status(at)})")
             self._shelves.pop(alarm.key, None)
+            self._shelved_at[alarm.key] = at
             return self._apply(alarm, "unshelved", at, by=by)
 
     def _current(self, alarm: Alarm) -> Alarm:

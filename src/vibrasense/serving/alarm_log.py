@@ -12,10 +12,8 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Iterable
-from datetime import datetime
 
 from vibrasense.alarms import Alarm, AlarmEvent, UnknownAlarm, fold_events
-from vibrasense.alarms.lifecycle import Key
 from vibrasense.errors import StoreError
 from vibrasense.serving.scores import ScoreStore
 
@@ -84,17 +82,14 @@ class AlarmLog:
             raise UnknownAlarm("alarm_id", f"no alarm {alarm_id!r}; GET /v1/alarms lists them")
         return found
 
-    def shelf(self, key: Key, at: datetime) -> datetime | None:
-        """Until when a condition is shelved: the latest shelving of the database's (another process may have
-        shelved it) and this process's recent events."""
-        try:
-            stored = self.store.last_shelving(*key)
-        except StoreError as error:
-            log.warning("cannot read shelves of %s: %s", "/".join(key), error)
-            stored = None
+    def shelvings(self) -> list[AlarmEvent]:
+        """Each condition's latest shelving, the database's or this process's newer one; :class:`StoreError`
+        when the database cannot be read."""
+        latest = {event.key: event for event in self.store.latest_shelvings()}
         with self._lock:
-            mine = [e for e in self._recent if e.key == key and e.kind in ("shelved", "unshelved")]
-        latest = max([e for e in (stored, *mine) if e is not None], key=lambda e: e.at, default=None)
-        if latest is None or latest.kind != "shelved" or latest.shelved_until is None:
-            return None
-        return latest.shelved_until if latest.shelved_until > at else None
+            for event in self._recent:
+                if event.kind in ("shelved", "unshelved") and (
+                    event.key not in latest or latest[event.key].at < event.at
+                ):
+                    latest[event.key] = event
+        return list(latest.values())

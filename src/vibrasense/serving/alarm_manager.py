@@ -102,7 +102,7 @@ class AlarmManager:
         self.settings = settings
         self.metrics = metrics
         self.log = AlarmLog(store)
-        self.book = AlarmBook(self.log.shelf)
+        self.book = AlarmBook()
         self.engine = AlarmEngine(self.book)
         self._learned: dict[tuple[str, str], LearnedLevels | None] = {}
         self._rules: dict[tuple[str, str, str, float | None], ResolvedRules] = {}
@@ -114,6 +114,7 @@ class AlarmManager:
     def start(self) -> None:
         """Take over the open alarms recorded in the database (by an earlier run or another process)."""
         self.book.restore(self.log.alarms(cleared=False, limit=10_000))
+        self._sync()
         threading.Thread(target=self._sync_forever, name="alarm-sync", daemon=True).start()
 
     def close(self) -> None:
@@ -230,18 +231,20 @@ class AlarmManager:
     # -- reading and engineers' actions --------------------------------------------------------------
 
     def _sync_forever(self) -> None:
-        """Take the acknowledgements and shelves recorded by other processes (an engineer acting over the API
-        while the gateway holds the alarm) into this process's open alarms, every ``SYNC_INTERVAL_S``.
-
-        In a thread of its own: a database that hangs holds up this loop, never a score or a status.
-        """
+        """:meth:`_sync` every ``SYNC_INTERVAL_S``, in a thread of its own: a database that hangs holds up this
+        loop, never a score or a status."""
         while not self._stopped.wait(SYNC_INTERVAL_S):
-            if not self.book.open_alarms():
-                continue
-            try:
-                self.book.merge(self.log.alarms(cleared=False, limit=10_000))  # database down: this process's own
-            except Exception as error:  # a failed read is retried at the next turn; the loop must not die
-                log.warning("cannot read engineers' actions on open alarms: %s", error)
+            self._sync()
+
+    def _sync(self) -> None:
+        """Take the shelves, acknowledgements and unshelvings recorded by other processes (an engineer acting
+        over the API while the gateway holds the alarm): the scoring path reads them from memory only."""
+        try:
+            self.book.take_shelvings(self.log.shelvings())
+            if self.book.open_alarms():
+                self.book.merge(self.log.alarms(cleared=False, limit=10_000))
+        except Exception as error:  # a failed read is retried at the next turn; the loop must not die
+            log.warning("cannot read engineers' actions on alarms: %s", error)
 
     def machine_status(self, machine_id: str) -> MachineStatus:
         """The machine's state, each sensor's, and its open alarms (with the engineers' actions recorded

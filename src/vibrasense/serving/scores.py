@@ -579,22 +579,16 @@ class ScoreStore:
         query = select(alarm_events_table).where(events.alarm_id.in_(chosen.scalar_subquery())).order_by(events.id)
         return [_event(r) for r in self._read(lambda c: c.execute(query).all())]
 
-    def last_shelving(self, machine_id: str, sensor: str, condition: str) -> AlarmEvent | None:
-        """The latest ``shelved`` or ``unshelved`` event of a condition, if any."""
+    def latest_shelvings(self) -> list[AlarmEvent]:
+        """Each condition's latest ``shelved`` or ``unshelved`` event (what decides whether it is shelved)."""
         events = alarm_events_table.c
-        query = (
-            select(alarm_events_table)
-            .where(
-                events.machine_id == machine_id,
-                events.sensor == sensor,
-                events.condition == condition,
-                events.kind.in_(("shelved", "unshelved")),
-            )
-            .order_by(events.id.desc())
-            .limit(1)
+        latest = (
+            select(func.max(events.id))
+            .where(events.kind.in_(("shelved", "unshelved")))
+            .group_by(events.machine_id, events.sensor, events.condition)
         )
-        found = self._read(lambda c: c.execute(query).first())
-        return _event(found) if found is not None else None
+        query = select(alarm_events_table).where(events.id.in_(latest.scalar_subquery())).order_by(events.id)
+        return [_event(r) for r in self._read(lambda c: c.execute(query).all())]
 
     def _read(self, run: Callable[[Any], Any]) -> Any:
         self.ensure_schema()
