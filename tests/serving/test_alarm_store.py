@@ -134,7 +134,7 @@ def test_the_next_start_takes_over_the_open_alarms_and_clears_them(tmp_path: Pat
     assert states == ["ok", "alarm"]
     second = service(tmp_path)
     try:
-        assert [a.machine_id for a in second.alarms.book.open_alarms()] == ["fan-1"]
+        assert [a.machine_id for a in second.alarms.open_alarms()] == ["fan-1"]
         assert [score(second, healthy_clip(s), machine_id="fan-1").state for s in range(3)] == ["alarm", "alarm", "ok"]
         second.store.wait_stored()
         (alarm,) = second.alarms.alarms()

@@ -216,7 +216,7 @@ def live_plant(
                 if not gateway.wait_connected(15):
                     raise VibrasenseError(f"the gateway could not connect to the {where}")
                 before = gateway.health()["handled"]  # the work directory's record counts earlier runs too
-                carried = sorted({alarm.machine_id for alarm in service.alarms.book.open_alarms()})
+                carried = sorted({alarm.machine_id for alarm in service.alarms.open_alarms()})
                 published = publish(config, plant, speed=0)
                 deadline = time.monotonic() + 120
                 while gateway.health()["handled"] - before < published.messages and time.monotonic() < deadline:

@@ -261,6 +261,11 @@ class AlarmManager:
             updated_at=max((s.scored_at for s in sensors.values() if s.scored_at), default=now),
         )
 
+    def open_alarms(self) -> list[AlarmRecord]:
+        """The open alarms this process holds (those taken over from an earlier run included), oldest first."""
+        now = datetime.now(UTC)
+        return [alarm_record(alarm, now) for alarm in self.book.open_alarms()]
+
     def alarms(self, machine_id: str | None = None, status: str | None = None, limit: int = 100) -> list[AlarmRecord]:
         """Alarms (open first, then cleared), optionally of one machine and in one status."""
         if status is not None and status not in (*ALARM_STATUSES, "open"):
