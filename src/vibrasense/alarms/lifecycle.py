@@ -26,7 +26,8 @@ CONDITIONS: tuple[Condition, ...] = ("score", "rate", "zone")
 EventKind = Literal["raised", "escalated", "acknowledged", "shelved", "unshelved", "cleared"]
 EVENT_KINDS: tuple[EventKind, ...] = ("raised", "escalated", "acknowledged", "shelved", "unshelved", "cleared")
 AlarmStatus = Literal["active", "acknowledged", "shelved", "cleared"]
-ENGINEER_ACTIONS: tuple[EventKind, ...] = ("acknowledged", "shelved", "unshelved")
+SHELVINGS: tuple[EventKind, ...] = ("shelved", "unshelved")
+ENGINEER_ACTIONS: tuple[EventKind, ...] = ("acknowledged", *SHELVINGS)
 """The events an engineer records (over the API), which any process holding the alarm open must take."""
 ALARM_STATUSES: tuple[AlarmStatus, ...] = ("active", "acknowledged", "shelved", "cleared")
 Key = tuple[str, str, str]
@@ -172,7 +173,8 @@ class AlarmBook:
 
     def merge(self, recorded: Iterable[Alarm]) -> int:
         """Take the engineers' actions (acknowledged, shelved, unshelved) that another process recorded on the
-        alarms this book holds open; returns how many events were new here."""
+        alarms this book holds open, so their status shows them; returns how many events were new here. Whether
+        a condition is shelved is :meth:`take_shelvings`'s."""
         taken = 0
         with self._lock:
             for alarm in recorded:
@@ -184,10 +186,6 @@ class AlarmBook:
                     if event.event_id not in known and event.kind in ENGINEER_ACTIONS:
                         mine.apply(event)
                         taken += 1
-                if mine.shelved_until is not None:
-                    self._shelves[mine.key] = mine.shelved_until
-                elif any(e.kind == "unshelved" for e in alarm.events):
-                    self._shelves.pop(mine.key, None)
         return taken
 
     def take_shelvings(self, latest: Iterable[AlarmEvent]) -> None:
@@ -195,7 +193,7 @@ class AlarmBook:
         may have shelved a condition this one watches), unless this book knows a newer one."""
         with self._lock:
             for event in latest:
-                if event.kind not in ("shelved", "unshelved"):
+                if event.kind not in SHELVINGS:
                     raise ValueError(f"event {event.event_id} is {event.kind}, not a shelving")
                 known = self._shelved_at.get(event.key)
                 if known is not None and known >= event.at:

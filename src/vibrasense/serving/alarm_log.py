@@ -83,13 +83,6 @@ class AlarmLog:
         return found
 
     def shelvings(self) -> list[AlarmEvent]:
-        """Each condition's latest shelving, the database's or this process's newer one; :class:`StoreError`
-        when the database cannot be read."""
-        latest = {event.key: event for event in self.store.latest_shelvings()}
-        with self._lock:
-            for event in self._recent:
-                if event.kind in ("shelved", "unshelved") and (
-                    event.key not in latest or latest[event.key].at < event.at
-                ):
-                    latest[event.key] = event
-        return list(latest.values())
+        """Each condition's latest shelving in the database (this process's own are in its alarm book already);
+        :class:`StoreError` when the database cannot be read."""
+        return self.store.latest_shelvings()

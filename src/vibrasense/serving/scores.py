@@ -48,6 +48,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from vibrasense.alarms import AlarmEvent
+from vibrasense.alarms.lifecycle import SHELVINGS
 from vibrasense.errors import StoreError, redact
 from vibrasense.serving.spool import ScoreSpool
 
@@ -584,7 +585,7 @@ class ScoreStore:
         events = alarm_events_table.c
         latest = (
             select(func.max(events.id))
-            .where(events.kind.in_(("shelved", "unshelved")))
+            .where(events.kind.in_(SHELVINGS))
             .group_by(events.machine_id, events.sensor, events.condition)
         )
         query = select(alarm_events_table).where(events.id.in_(latest.scalar_subquery())).order_by(events.id)
