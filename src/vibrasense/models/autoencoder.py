@@ -180,16 +180,15 @@ class AutoencoderDetector(Detector):
         self.epochs_trained_ = len(history.epochs)
         self.module_ = model.model.to("cpu").eval()
         # the band statistics from the recordings the weights were fitted on; the validation ones then score as
-        # new normal recordings do, and set the threshold (see calibration_scores)
+        # new normal recordings do, and set the threshold (see calibration_ids)
         offsets = np.stack([self._residuals(X[i])[1] for i in train_ids])
         self.offset_mean_ = offsets.mean(0).astype(np.float32)
         spread = offsets.std(0)
         self.offset_std_ = np.maximum(spread, max(float(np.median(spread)), MIN_OFFSET_STD)).astype(np.float32)
 
-    def calibration_scores(self, X: Sequence[np.ndarray]) -> np.ndarray | None:
-        """Scores of the validation recordings of ``X``, which the weights and band statistics never saw."""
-        _, held_out = _split_validation(len(X), self.validation_fraction, self.seed)
-        return self._score([X[i] for i in held_out]) if held_out else None
+    def calibration_ids(self, X: Sequence[np.ndarray]) -> list[int]:
+        """The validation recordings of ``X``, which the weights and band statistics never saw."""
+        return _split_validation(len(X), self.validation_fraction, self.seed)[1]
 
     def prepare(self, windows: np.ndarray) -> np.ndarray:
         """Standardise raw windows (batch, window, n_mels) and shape them for the module."""

@@ -77,16 +77,16 @@ class Detector(BaseEstimator):
         self._fit(X, **fit_options)
         self.fitted_ = True
         self.training_scores_ = self._score(X)
-        calibration = self.calibration_scores(X)
-        normal = self.training_scores_ if calibration is None or not len(calibration) else calibration
+        held_out = self.calibration_ids(X)
+        normal = self.training_scores_[held_out] if held_out else self.training_scores_
         self.threshold_ = fit_threshold(normal, self.threshold_method, self.threshold_percentile)
         return self
 
-    def calibration_scores(self, X: Any) -> np.ndarray | None:
-        """Scores of normal recordings held out of the fit, when the detector keeps some (then the threshold is
-        set from them: a model that fits its training recordings closely scores them lower than new normal
-        ones); ``None`` to set it from the training scores."""
-        return None
+    def calibration_ids(self, X: Any) -> list[int]:
+        """Positions in ``X`` of the normal recordings held out of the fit, when the detector keeps some (then
+        the threshold is set from their scores: a model that fits its training recordings closely scores them
+        lower than new normal ones); empty to set it from every training score."""
+        return []
 
     def score(self, X: Any) -> np.ndarray:
         """Anomaly score of each recording, higher = more anomalous."""
