@@ -194,30 +194,63 @@ function driftCell(drift) {
   return cell;
 }
 
+// Each row's key and what it showed when built: a row is rebuilt only when what it shows changed, so the row or the
+// button under the engineer's pointer stays the same element from one poll to the next and no click is lost.
+const rowState = new WeakMap(); // row -> { key, shown }
+
+function updateRows(body, items, key, shown, build) {
+  const existing = new Map();
+  for (const row of body.rows) existing.set(rowState.get(row)?.key, row);
+  items.forEach((item, index) => {
+    const id = key(item);
+    const content = shown(item);
+    let row = existing.get(id);
+    existing.delete(id);
+    if (!row || rowState.get(row).shown !== content) {
+      const fresh = build(item);
+      rowState.set(fresh, { key: id, shown: content });
+      if (row) row.replaceWith(fresh);
+      row = fresh;
+    }
+    if (body.rows[index] !== row) body.insertBefore(row, body.rows[index] || null);
+  });
+  for (const gone of existing.values()) gone.remove();
+}
+
 function renderMachines(machines) {
   const body = document.querySelector("#machines tbody");
-  body.replaceChildren();
   document.getElementById("no-machines").hidden = machines.length > 0;
   document.getElementById("machine-count").textContent = `(${machines.length})`;
-  for (const machine of machines) {
-    const row = document.createElement("tr");
-    row.dataset.machineId = machine.machine_id;
-    row.dataset.status = machine.status;
-    row.appendChild(text("td", machine.machine_id, "machine-id"));
-    const status = document.createElement("td");
-    status.appendChild(text("span", machine.status, `badge status ${machine.status}`));
-    row.appendChild(status);
-    row.appendChild(sensorsCell(machine.sensors));
-    row.appendChild(text("td", formatScore(machine.score), "num score"));
-    row.appendChild(text("td", formatScore(machine.threshold), "num threshold"));
-    row.appendChild(text("td", formatTime(machine.scored_at), "time"));
-    const cell = document.createElement("td");
-    cell.appendChild(chart(machine.history));
-    row.appendChild(cell);
-    row.appendChild(healthCell(health.get(machine.machine_id)));
-    row.appendChild(driftCell(machine.drift));
-    body.appendChild(row);
-  }
+  updateRows(
+    body,
+    machines,
+    (machine) => machine.machine_id,
+    (machine) => {
+      const known = health.get(machine.machine_id);
+      return JSON.stringify([machine, known?.data ?? null, known?.error ?? null]);
+    },
+    machineRow,
+  );
+}
+
+function machineRow(machine) {
+  const row = document.createElement("tr");
+  row.dataset.machineId = machine.machine_id;
+  row.dataset.status = machine.status;
+  row.appendChild(text("td", machine.machine_id, "machine-id"));
+  const status = document.createElement("td");
+  status.appendChild(text("span", machine.status, `badge status ${machine.status}`));
+  row.appendChild(status);
+  row.appendChild(sensorsCell(machine.sensors));
+  row.appendChild(text("td", formatScore(machine.score), "num score"));
+  row.appendChild(text("td", formatScore(machine.threshold), "num threshold"));
+  row.appendChild(text("td", formatTime(machine.scored_at), "time"));
+  const cell = document.createElement("td");
+  cell.appendChild(chart(machine.history));
+  row.appendChild(cell);
+  row.appendChild(healthCell(health.get(machine.machine_id)));
+  row.appendChild(driftCell(machine.drift));
+  return row;
 }
 
 function sensorsCell(sensors) {
@@ -248,37 +281,37 @@ const CONDITIONS = { score: "score level", rate: "score rising", zone: "ISO zone
 
 function renderAlarms(alarms) {
   const table = document.getElementById("alarms");
-  const body = table.querySelector("tbody");
-  body.replaceChildren();
   document.getElementById("no-alarms").hidden = alarms.length > 0;
   table.hidden = alarms.length === 0;
-  for (const alarm of alarms) {
-    const row = document.createElement("tr");
-    row.dataset.alarmId = alarm.alarm_id;
-    row.dataset.machineId = alarm.machine_id;
-    row.dataset.status = alarm.status;
-    row.appendChild(text("td", formatTime(alarm.raised_at), "time"));
-    row.appendChild(text("td", alarm.machine_id, "machine-id"));
-    row.appendChild(text("td", alarm.sensor, "sensor"));
-    row.appendChild(text("td", CONDITIONS[alarm.condition] || alarm.condition, "condition"));
-    const severity = document.createElement("td");
-    severity.appendChild(text("span", alarm.severity, `badge severity ${alarm.severity}`));
-    row.appendChild(severity);
-    row.appendChild(text("td", alarm.status, "alarm-status"));
-    row.appendChild(text("td", formatScore(alarm.value), "num value"));
-    const acked = alarm.acknowledged_by ? `${alarm.acknowledged_by}, ${formatTime(alarm.acknowledged_at)}` : "—";
-    row.appendChild(text("td", acked, "acknowledged"));
-    row.appendChild(text("td", alarm.cleared_at ? formatTime(alarm.cleared_at) : "—", "cleared"));
-    const action = document.createElement("td");
-    if (alarm.status === "active") {
-      const button = text("button", "Acknowledge", "ack");
-      button.type = "button";
-      button.addEventListener("click", () => acknowledge(alarm.alarm_id, button));
-      action.appendChild(button);
-    }
-    row.appendChild(action);
-    body.appendChild(row);
+  updateRows(table.querySelector("tbody"), alarms, (alarm) => alarm.alarm_id, JSON.stringify, alarmRow);
+}
+
+function alarmRow(alarm) {
+  const row = document.createElement("tr");
+  row.dataset.alarmId = alarm.alarm_id;
+  row.dataset.machineId = alarm.machine_id;
+  row.dataset.status = alarm.status;
+  row.appendChild(text("td", formatTime(alarm.raised_at), "time"));
+  row.appendChild(text("td", alarm.machine_id, "machine-id"));
+  row.appendChild(text("td", alarm.sensor, "sensor"));
+  row.appendChild(text("td", CONDITIONS[alarm.condition] || alarm.condition, "condition"));
+  const severity = document.createElement("td");
+  severity.appendChild(text("span", alarm.severity, `badge severity ${alarm.severity}`));
+  row.appendChild(severity);
+  row.appendChild(text("td", alarm.status, "alarm-status"));
+  row.appendChild(text("td", formatScore(alarm.value), "num value"));
+  const acked = alarm.acknowledged_by ? `${alarm.acknowledged_by}, ${formatTime(alarm.acknowledged_at)}` : "—";
+  row.appendChild(text("td", acked, "acknowledged"));
+  row.appendChild(text("td", alarm.cleared_at ? formatTime(alarm.cleared_at) : "—", "cleared"));
+  const action = document.createElement("td");
+  if (alarm.status === "active") {
+    const button = text("button", "Acknowledge", "ack");
+    button.type = "button";
+    button.addEventListener("click", () => acknowledge(alarm.alarm_id, button));
+    action.appendChild(button);
   }
+  row.appendChild(action);
+  return row;
 }
 
 const CREDENTIALS_KEY = "vibrasense.credentials"; // {by, key}, for this tab only
