@@ -1,4 +1,5 @@
-"""Shared fixtures: where the real data lives, the servers the integration tests use, and throwaway ones."""
+"""Shared fixtures: where the real data lives, the servers the integration tests use, throwaway ones, and a
+headless browser."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ SHARED_DATA = Path(
 POSTGRES = ("127.0.0.1", 5432)
 REDIS = ("127.0.0.1", 6379)
 MQTT = ("127.0.0.1", 1883)
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
 def _reachable(address: tuple[str, int]) -> bool:
@@ -76,3 +79,37 @@ def throwaway_postgres() -> Iterator[PostgresServer]:
             server.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    """Headless Chromium driven by selenium; skips (or fails where the browser is required) when absent."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        reason = f"{', '.join(missing)} absent: run scripts/install-system-deps.sh as root"
+        if _require("VIBRASENSE_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)

@@ -15,7 +15,7 @@ import pytest
 from mqtt_watch import SiteWatcher, publish_raw
 
 from vibrasense.config import Settings
-from vibrasense.gateway import Gateway, Plant, Scenario, discard_session, publish
+from vibrasense.gateway import AnomalySpan, Gateway, Plant, Scenario, discard_session, publish
 from vibrasense.gateway.codec import encode_binary, encode_json, encode_summary
 from vibrasense.gateway.topics import sensor_topic
 from vibrasense.serving.model import load_registered_scorer
@@ -56,7 +56,7 @@ def test_an_anomalous_machine_goes_ok_warning_alarm_and_a_switched_off_one_is_no
         site=site,
         sound_machines=3,
         duration_s=40,
-        anomalies={"pump_id_01": ("bearing", 8.0)},
+        anomalies={"pump_id_01": AnomalySpan("bearing", 8.0)},
         off={"pump_id_02": (10.0, float("inf"))},
         severity=2.0,
         ramp_s=16.0,

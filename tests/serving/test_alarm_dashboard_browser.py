@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 from alarm_clips import alarm_settings, mild_clip
-from live_server import live_server
 from synthetic_machines import faulty_clip, fitted_scorer, healthy_clip
-from test_dashboard_browser import browser, score  # noqa: F401 (the fixture)
+from test_dashboard_browser import score
 
+from live_server import live_server
 from vibrasense.serving.app import create_app
 
 pytestmark = pytest.mark.browser
@@ -37,7 +37,7 @@ return {machines, alarms, updated: document.getElementById('updated').textConten
 """
 
 
-def test_an_engineer_sees_the_alarm_escalate_acknowledges_it_and_sees_it_clear(browser, tmp_path: Path) -> None:  # noqa: F811
+def test_an_engineer_sees_the_alarm_escalate_acknowledges_it_and_sees_it_clear(browser, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 

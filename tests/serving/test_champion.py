@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 import soundfile as sf
-from live_server import free_port
 
+from live_server import free_port
 from vibrasense.config import load_settings
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]

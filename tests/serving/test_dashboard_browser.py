@@ -3,59 +3,20 @@ health of a machine with a prognosis."""
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from live_server import live_server
 from synthetic_machines import PROGNOSIS_MACHINE, faulty_clip, fitted_scorer, healthy_clip, wav_bytes
 from test_drift_view import write_status
 
+from live_server import live_server
 from vibrasense.config import Settings
 from vibrasense.serving.app import create_app
 from vibrasense.serving.drift_status import MachineDriftStatus
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
-    """Headless Chromium driven by selenium; skips (or fails where the browser is required) when absent."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        reason = f"{', '.join(missing)} absent: run scripts/install-system-deps.sh as root"
-        if os.environ.get("VIBRASENSE_REQUIRE_BROWSER", "") not in ("", "0"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
 
 
 def score(base: str, samples, machine: str) -> dict:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 from explained_models import autoencoder_scorer, tabular_scorer
-from live_server import live_server
 from synthetic_machines import faulty_clip, healthy_clip, wav_bytes
-from test_dashboard_browser import browser  # noqa: F401 (the fixture)
 
+from live_server import live_server
 from vibrasense.config import Settings
 from vibrasense.serving.app import create_app
 
@@ -54,7 +53,7 @@ def score(base: str, samples, machine: str, **params: str) -> dict:
     return response.json()
 
 
-def test_clicking_a_machine_draws_its_top_feature_contributions(browser, settings: Settings) -> None:  # noqa: F811
+def test_clicking_a_machine_draws_its_top_feature_contributions(browser, settings: Settings) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     with live_server(create_app(settings, tabular_scorer(settings))) as base:
@@ -72,7 +71,7 @@ def test_clicking_a_machine_draws_its_top_feature_contributions(browser, setting
     assert page["status"].startswith(verdict["explanation"]["summary"]) and page["logmelCells"] == 0
 
 
-def test_an_autoencoder_explanation_is_a_spectrogram_with_the_error_over_it(browser, settings: Settings) -> None:  # noqa: F811
+def test_an_autoencoder_explanation_is_a_spectrogram_with_the_error_over_it(browser, settings: Settings) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     with live_server(create_app(settings, autoencoder_scorer(settings))) as base:

@@ -22,10 +22,10 @@ import pandas as pd
 import psutil
 import psycopg
 import pytest
-from live_server import live_server
 from mixed_load import SCORING, WAV, mixed_load
 from synthetic_machines import BandEnergyScorer
 
+from live_server import live_server
 from throwaway_servers import PostgresServer, RedisServer, free_port
 from vibrasense.config import Settings, load_settings
 from vibrasense.errors import StoreError

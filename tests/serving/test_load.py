@@ -15,11 +15,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from live_server import free_port, live_server
 from mixed_load import mixed_load
 from service_process import service_process
 from synthetic_machines import BandEnergyScorer
 
+from live_server import free_port, live_server
 from vibrasense.config import Settings
 from vibrasense.serving.app import create_app
 from vibrasense.serving.server import uvicorn_config

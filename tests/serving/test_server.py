@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 import pytest
-from live_server import live_server
 from synthetic_machines import RATE, BandEnergyScorer, healthy_clip, wav_bytes
 
+from live_server import live_server
 from vibrasense.config import Settings
 from vibrasense.inference import Verdict
 from vibrasense.serving.app import create_app

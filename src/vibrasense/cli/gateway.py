@@ -79,7 +79,9 @@ def simulate(
     machines: int = typer.Option(3, min=0, help="Sound machines <type>_id_NN (sensor mic)."),
     machine_type: str = typer.Option("pump", help="Type of the sound machines (pump, fan...)."),
     anomalous: list[str] = typer.Option(
-        [], help="MACHINE=ANOMALY@SECONDS: the machine turns anomalous then (bearing, imbalance, rubbing, clogging)."
+        [],
+        help="MACHINE=ANOMALY@SECONDS or MACHINE=ANOMALY@FROM-TO: the machine turns anomalous then (bearing, "
+        "imbalance, rubbing, clogging) and, with TO, is repaired then.",
     ),
     off: list[str] = typer.Option([], help="MACHINE@SECONDS or MACHINE@FROM-TO: the machine is switched off."),
     bearings: int = typer.Option(0, min=0, help="Bearings bearing-NN running to failure over the simulation."),

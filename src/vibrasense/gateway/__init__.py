@@ -6,9 +6,10 @@ Topic tree and message formats: :mod:`vibrasense.gateway.topics` and :mod:`vibra
 from vibrasense.gateway.broker import EmbeddedBroker, use_embedded
 from vibrasense.gateway.connection import broker_reachable, discard_session
 from vibrasense.gateway.plant import Gateway, score_id
-from vibrasense.gateway.simulator import Plant, Scenario, publish
+from vibrasense.gateway.simulator import AnomalySpan, Plant, Scenario, publish
 
 __all__ = [
+    "AnomalySpan",
     "EmbeddedBroker",
     "Gateway",
     "Plant",

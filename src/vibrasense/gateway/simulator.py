@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -44,10 +44,21 @@ CLIP_OFFSET = 100_000
 """Clip numbers of simulated snapshots start here: other clips than those a demo plant trains on."""
 MAX_UNACKNOWLEDGED = 100
 """Messages published and not yet acknowledged by the broker, at most: the publisher waits beyond."""
-_ANOMALY_SPEC = re.compile(r"^(?P<machine>[A-Za-z0-9][A-Za-z0-9._:\-]*)=(?P<anomaly>[a-z]+)@(?P<at>\d+(?:\.\d*)?)$")
+_ANOMALY_SPEC = re.compile(
+    r"^(?P<machine>[A-Za-z0-9][A-Za-z0-9._:\-]*)=(?P<anomaly>[a-z]+)"
+    r"@(?P<start>\d+(?:\.\d*)?)(?:-(?P<end>\d+(?:\.\d*)?))?$"
+)
 _OFF_SPEC = re.compile(
     r"^(?P<machine>[A-Za-z0-9][A-Za-z0-9._:\-]*)@(?P<start>\d+(?:\.\d*)?)(?:-(?P<end>\d+(?:\.\d*)?))?$"
 )
+
+
+class AnomalySpan(NamedTuple):
+    """An anomaly of a sound machine from ``start_s`` until it is repaired at ``end_s`` (simulated seconds)."""
+
+    anomaly: Anomaly
+    start_s: float
+    end_s: float = float("inf")
 
 
 @dataclass(frozen=True)
@@ -62,8 +73,8 @@ class Scenario:
     interval_s: float = 1.0
     snapshot_s: float = 1.0
     duration_s: float = 60.0
-    anomalies: dict[str, tuple[Anomaly, float]] = field(default_factory=dict)
-    """Sound machine id -> (anomaly, simulated second it starts)."""
+    anomalies: dict[str, AnomalySpan] = field(default_factory=dict)
+    """Sound machine id -> its anomaly, when it starts and when it is repaired."""
     off: dict[str, tuple[float, float]] = field(default_factory=dict)
     """Sound machine id -> (simulated second it stops, second it starts again)."""
     severity: float = 2.0
@@ -97,12 +108,19 @@ class Scenario:
         return self
 
 
-def parse_anomaly(text: str) -> tuple[str, tuple[Anomaly, float]]:
-    """``pump_id_01=bearing@60`` as ``("pump_id_01", ("bearing", 60.0))``."""
+def parse_anomaly(text: str) -> tuple[str, AnomalySpan]:
+    """``pump_id_01=bearing@60-120`` as ``("pump_id_01", AnomalySpan("bearing", 60.0, 120.0))``; without an end
+    the anomaly stays."""
     match = _ANOMALY_SPEC.match(text.strip())
     if not match or match["anomaly"] not in ANOMALIES:
-        raise ConfigError(f"--anomalous {text!r}: write MACHINE=ANOMALY@SECONDS, ANOMALY one of {', '.join(ANOMALIES)}")
-    return match["machine"], (match["anomaly"], float(match["at"]))  # type: ignore[return-value]
+        raise ConfigError(
+            f"--anomalous {text!r}: write MACHINE=ANOMALY@SECONDS or MACHINE=ANOMALY@FROM-TO (simulated seconds), "
+            f"ANOMALY one of {', '.join(ANOMALIES)}"
+        )
+    start, end = float(match["start"]), float(match["end"]) if match["end"] else float("inf")
+    if end <= start:
+        raise ConfigError(f"--anomalous {text!r}: the repair ({end:g} s) must come after the start ({start:g} s)")
+    return match["machine"], AnomalySpan(match["anomaly"], start, end)  # type: ignore[arg-type]
 
 
 def parse_off(text: str) -> tuple[str, tuple[float, float]]:
@@ -150,13 +168,16 @@ class Plant:
 
     def _sound(self, machine: int, machine_id: str, index: int, at_s: float, stamp: datetime) -> Message:
         plan = self.scenario
-        anomaly, since = plan.anomalies.get(machine_id, (None, float("inf")))
-        grown = min(1.0, (at_s - since + plan.interval_s) / plan.ramp_s) if plan.ramp_s > 0 else 1.0
+        span = plan.anomalies.get(machine_id)
+        active = span is not None and span.start_s <= at_s < span.end_s
+        grown = 1.0
+        if active and plan.ramp_s > 0:
+            grown = min(1.0, (at_s - span.start_s + plan.interval_s) / plan.ramp_s)
         samples = machine_sound(
             plan.snapshot_s,
             SOUND_RATE,
             machine,
-            anomaly if at_s >= since else None,
+            span.anomaly if active else None,
             plan.seed,
             clip=CLIP_OFFSET + index,
             severity=plan.severity * grown,

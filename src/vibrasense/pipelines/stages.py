@@ -170,6 +170,7 @@ def live_plant(
     Uses the broker at gateway.host:gateway.port, or an embedded one started there when none answers.
     """
     from vibrasense.gateway import (
+        AnomalySpan,
         EmbeddedBroker,
         Gateway,
         Plant,
@@ -202,7 +203,7 @@ def live_plant(
         duration_s=duration,
         interval_s=snapshot_s,
         snapshot_s=snapshot_s,
-        anomalies={failing: ("bearing", duration / 4)},
+        anomalies={failing: AnomalySpan("bearing", duration / 4)},
         off={stopped: (duration / 2, float("inf"))},
         ramp_s=duration / 3,
     )
