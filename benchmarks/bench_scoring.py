@@ -4,7 +4,9 @@
 
 - Tabular champion (Mahalanobis on the 13 audio + 13 vibration features of MIMII fan clips):
   ``ModelScorer.score`` and ``OnnxScorer.score`` against the log-mel + 13 features alone
-  (``spectral.analyse_clip``, the figure of ``bench_features.py``); goal <= 1.3x.
+  (``spectral.analyse_clip``, the figure of ``bench_features.py``); goal <= 1.3x. Beside them, the floor of
+  what the vibration features add: their one FFT of the whole clip (the band energies' periodogram, float32),
+  and the vibration features alone; the floor ratio is (features + that FFT) / features.
 - Autoencoders (cnn-ae, dense-ae; one training epoch: the cost does not depend on the weights): native torch
   and ONNX Runtime against the log-mel spectrogram alone (``spectral.extract_logmel``); goal <= 2x.
 
@@ -28,10 +30,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.fft
 import soundfile as sf
 
 from vibrasense.config import load_settings
-from vibrasense.features import spectral
+from vibrasense.features import spectral, vibration
 from vibrasense.features.featurize import RawRecording, featurize_batch
 from vibrasense.features.spec import FeatureSpec
 from vibrasense.inference import ModelInputs, ModelScorer, limit_process_threads
@@ -119,17 +122,25 @@ def main() -> None:
         limit_process_threads()  # as the service does once at start-up (torch is loaded now)
         logmel = scorers["cnn-ae"][0].spec.logmel
         tabular_native, tabular_onnx = scorers["mahalanobis"]
+        bands = tabular_native.spec.vibration
         tabular = {
             "log-mel + 13 features alone": lambda: spectral.analyse_clip(clip, RATE, logmel),
             "mahalanobis, native": lambda: tabular_native.score(clip, RATE),
             "mahalanobis, ONNX Runtime": lambda: tabular_onnx.score(clip, RATE),
+            "vibration features alone": lambda: vibration.vibration_features(clip, RATE, bands),
+            "their FFT of the clip alone": lambda: scipy.fft.rfft(clip.astype(np.float32)),
         }
+        timings = interleaved(tabular, args.rounds)
+        floors = {name: timings.pop(name) for name in ("vibration features alone", "their FFT of the clip alone")}
         report(
-            "tabular champion, one 10-s 16 kHz clip (26 features)",
-            "log-mel + 13 features alone",
-            interleaved(tabular, args.rounds),
-            GOAL_TABULAR,
+            "tabular champion, one 10-s 16 kHz clip (26 features)", "log-mel + 13 features alone", timings, GOAL_TABULAR
         )
+        reference = timings["log-mel + 13 features alone"][0]
+        for name, (best, median) in floors.items():
+            print(f"{name:<34}{best:>9.2f}{median:>11.2f}")
+        fft = floors["their FFT of the clip alone"][0]
+        floor = (reference + fft) / reference
+        print(f"floor: features + that FFT = {floor:.2f}x (the FFT alone costs {fft / reference:.0%} of the features)")
         autoencoders: dict[str, Callable[[], object]] = {
             "log-mel alone": lambda: spectral.extract_logmel(clip, RATE, logmel)
         }

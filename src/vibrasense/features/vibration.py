@@ -29,8 +29,8 @@ def vibration_features(
     shaft_hz: float | None = None,
 ) -> dict[str, float]:
     """Every vibration feature of one signal; the envelope features are NaN when no bearing is known."""
-    x = np.asarray(samples, dtype=np.float64)
-    x = x - x.mean()
+    x = np.array(samples, dtype=np.float64)  # a copy, centred in place
+    x -= x.mean()
     squared = x * x
     variance = float(squared.mean())
     rms = float(np.sqrt(variance))
@@ -53,18 +53,21 @@ def vibration_features(
 def band_energies(x: np.ndarray, sample_rate: float, edges: list[float]) -> dict[str, float]:
     """Mean-square energy in each FFT band [low, high); bands covering all frequencies sum to the variance.
 
-    A band above the Nyquist frequency holds no bins, so its energy is 0.0 (never NaN).
+    Each band's periodogram bins are summed and then scaled (one pass over the spectrum, not three). A band
+    above the Nyquist frequency holds no bins, so its energy is 0.0 (never NaN).
     """
+    n = len(x)
     spectrum = scipy.fft.rfft(x)
     power = np.square(spectrum.real)
     power += np.square(spectrum.imag)
-    power /= len(x) ** 2
-    power[1 : (len(x) + 1) // 2] *= 2  # one-sided spectrum: every bin but DC and Nyquist counts twice
-    names, positions = _band_layout(len(x), float(sample_rate), tuple(edges))
-    return {
-        name: float(power[start:stop].sum())
-        for name, (start, stop) in zip(names, itertools.pairwise(positions), strict=True)
-    }
+    names, positions = _band_layout(n, float(sample_rate), tuple(edges))
+    single = (0, n // 2) if n % 2 == 0 else (0,)  # one-sided spectrum: every other bin counts twice
+    energies = {}
+    for name, (start, stop) in zip(names, itertools.pairwise(positions), strict=True):
+        total = 2.0 * float(power[start:stop].sum())
+        total -= sum(float(power[k]) for k in single if start <= k < stop)
+        energies[name] = total / n**2
+    return energies
 
 
 @functools.lru_cache(maxsize=64)
