@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vibrasense.alarms import LearnedLevels, learn_levels, load_learned_levels, resolve_rules, save_learned_levels
+from vibrasense.alarms import (
+    AlarmEngine,
+    AlarmLevels,
+    LearnedLevels,
+    Snapshot,
+    learn_levels,
+    load_learned_levels,
+    resolve_rules,
+    save_learned_levels,
+)
+from vibrasense.alarms.levels import healthy_slope
 from vibrasense.config import AlarmRules, load_settings
 from vibrasense.errors import ConfigError, ModelError
 
@@ -21,13 +32,50 @@ def test_levels_from_normal_scores_are_quantiles_around_the_threshold() -> None:
     threshold = float(np.quantile(scores, 0.95))
     rms = np.random.default_rng(1).uniform(0.2, 0.5, scores.size)
     levels = learn_levels(scores, threshold, rms, rate_window=10)
-    assert levels.warning == threshold
+    assert levels.warning == pytest.approx(np.quantile(scores, 0.99))  # above the 95 % threshold: raised to it
     assert levels.reset == pytest.approx(np.quantile(scores, 0.9))
-    assert levels.alarm == pytest.approx(max(np.quantile(scores, 0.995), 2 * threshold - levels.reset))
+    assert levels.alarm == pytest.approx(max(np.quantile(scores, 0.995), 2 * levels.warning - levels.reset))
     assert levels.reset < levels.warning < levels.alarm
     assert levels.running_rms == pytest.approx(0.1 * rms.min())
-    assert levels.rate_limit == pytest.approx((threshold - np.median(scores)) / 10)  # the gap is above the std
+    gap = levels.warning - np.median(scores)
+    # the scatter of healthy scores (sd 0.1) makes 10-snapshot slopes steeper than the climb gap / 10 by chance
+    assert levels.rate_limit > gap / 10 and levels.rate_limit == pytest.approx(healthy_slope(scores, 10))
     assert levels.recordings == 1000
+
+
+def test_a_threshold_above_the_normal_scores_stays_the_warning_level() -> None:
+    scores = normal_scores()
+    threshold = float(scores.max() + 0.5)  # a gamma threshold far out
+    levels = learn_levels(scores, threshold, rate_window=10)
+    assert levels.warning == threshold
+    assert levels.rate_limit == pytest.approx((threshold - np.median(scores)) / 10)  # the climb is steeper here
+
+
+def raised(levels: AlarmLevels, scores: np.ndarray) -> dict[str, int]:
+    """Alarms raised per condition when ``scores`` stream through the engine, one snapshot a minute."""
+    engine = AlarmEngine()
+    rules = resolve_rules(AlarmRules(), LearnedLevels(levels), "pump-1", levels.warning)
+    counts = {"score": 0, "rate": 0}
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for k, score in enumerate(scores):
+        snapshot = Snapshot("pump-1", "mic", start + timedelta(minutes=k), True, float(score), None)
+        for event in engine.observe(snapshot, rules).events:
+            counts[event.condition] += event.kind == "raised"
+    return counts
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_healthy_machine_hardly_ever_warns_and_a_failing_one_does(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    chi2 = lambda n: rng.chisquare(26, n) / 26  # noqa: E731 (Mahalanobis-like scores of 26 features)
+    training = chi2(200)
+    levels = learn_levels(training, float(np.quantile(training, 0.95)), rate_window=10)
+    healthy = raised(levels, chi2(20_000))
+    # measured: 3-12 score warnings and 0-2 rate warnings in 20,000 snapshots (with the 95 % threshold as the
+    # warning level and a least-squares slope against gap / 10: 65-189 and 4-14)
+    assert healthy["score"] <= 20 and healthy["rate"] <= 4, healthy
+    failing = raised(levels, np.concatenate([chi2(50), np.median(training) + 0.3 * np.arange(30) + chi2(30) - 1]))
+    assert failing["score"] >= 1 and failing["rate"] >= 1, failing
 
 
 def test_levels_stay_ordered_when_the_threshold_is_below_the_reset_quantile() -> None:

@@ -1,14 +1,19 @@
 """Alarm levels learned from normal data at training, kept in the model folder, completed by configuration.
 
-At training (:func:`learn_levels`), from the scores and overall RMS of the normal training recordings:
+At training (:func:`learn_levels`), from the scores of normal recordings by a model that did not see them (see
+:mod:`vibrasense.training.normal_scores`) and their overall RMS:
 
-- ``warning`` = the model's threshold;
+- ``warning`` = the model's threshold, raised to the ``WARNING_QUANTILE`` of the normal scores where that is
+  higher (with the default 2-of-3 trigger, a healthy machine then warns about once in 3,000 snapshots, where the
+  threshold alone, a 95th percentile, would warn every hundred or so);
 - ``alarm`` = the ``ALARM_QUANTILE`` of normal scores, at least one reset-to-warning span above the warning;
 - ``reset`` = the ``RESET_QUANTILE`` of normal scores when below the warning, else half a gap below it (the gap:
   warning − median, at least the scores' standard deviation);
 - ``running_rms`` = ``RUNNING_FRACTION`` of the lowest normal overall RMS (a quieter machine is off);
 - ``rate_limit`` = the gap over one ``rate_window``, per snapshot (a climb from the median to the warning level
-  within one window).
+  within one window), and at least the ``RATE_QUANTILE`` of the trend slopes of healthy windows: Theil–Sen slopes
+  of ``rate_window`` normal scores drawn at random (``RATE_DRAWS``, seeded), so that the scatter of a healthy
+  machine's scores is not taken for a trend.
 
 They are learned once over all normal recordings (the global default) and once per machine id of the
 training data; :func:`save_learned_levels` writes them as ``alarm_levels.json`` in the model folder.
@@ -27,17 +32,20 @@ from pathlib import Path
 
 import numpy as np
 
-from vibrasense.alarms.monitor import Delays, Levels
+from vibrasense.alarms.monitor import Delays, Levels, robust_slopes
 from vibrasense.config import AlarmRules
 from vibrasense.errors import ConfigError, ModelError
 
 LEVELS_FILE = "alarm_levels.json"
+WARNING_QUANTILE = 0.99
 ALARM_QUANTILE = 0.995
 RESET_QUANTILE = 0.9
 RUNNING_FRACTION = 0.1
 FALLBACK_SPAN = 0.25
 """Without learned levels: alarm = warning + this × |warning|, reset = warning − this × |warning|."""
 DEFAULT_RATE_WINDOW = 10
+RATE_QUANTILE = 0.9999
+RATE_DRAWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -70,24 +78,31 @@ def learn_levels(
     overall_rms: np.ndarray | None = None,
     rate_window: int = DEFAULT_RATE_WINDOW,
 ) -> AlarmLevels:
-    """Levels from the scores (and overall RMS) of normal recordings and the model's threshold."""
+    """Levels from the scores (and overall RMS) of normal recordings, out of sample, and the model's threshold."""
     values = np.asarray(scores, dtype=np.float64)
     values = values[np.isfinite(values)]
     if values.size == 0:
         raise ModelError("cannot learn alarm levels: no finite score of a normal recording")
-    warning = float(threshold)
+    warning = max(float(threshold), float(np.quantile(values, WARNING_QUANTILE)))
     median = float(np.median(values))
     gap = max(warning - median, float(np.std(values)), 1e-9)
     quantile = float(np.quantile(values, RESET_QUANTILE))
     reset = quantile if quantile < warning else warning - gap / 2
     alarm = max(float(np.quantile(values, ALARM_QUANTILE)), warning + (warning - reset))
-    rate_limit = gap / rate_window
+    rate_limit = max(gap / rate_window, healthy_slope(values, rate_window))
     running = None
     if overall_rms is not None:
         rms = np.asarray(overall_rms, dtype=np.float64)
         rms = rms[np.isfinite(rms) & (rms > 0)]
         running = float(RUNNING_FRACTION * rms.min()) if rms.size else None
     return AlarmLevels(warning, alarm, reset, running, rate_limit, int(values.size))
+
+
+def healthy_slope(scores: np.ndarray, rate_window: int, seed: int = 0) -> float:
+    """The ``RATE_QUANTILE`` of the trend slope over ``rate_window`` normal scores drawn at random: how steep the
+    trend of a healthy machine gets by chance."""
+    windows = np.random.default_rng(seed).choice(scores, size=(RATE_DRAWS, rate_window), replace=True)
+    return float(np.quantile(robust_slopes(windows), RATE_QUANTILE))
 
 
 def save_learned_levels(folder: Path | str, learned: LearnedLevels) -> Path:

@@ -25,6 +25,7 @@ from vibrasense.registry.pyfunc import RecordingScorerModel, input_example, sign
 from vibrasense.training import plots
 from vibrasense.training.data import TrainingData, anomaly_labels, load_training_data
 from vibrasense.training.metrics import grouped_metrics
+from vibrasense.training.normal_scores import held_out_normal_scores
 from vibrasense.training.reference import write_reference
 
 log = logging.getLogger(__name__)
@@ -213,21 +214,24 @@ def save_model_folder(detector: Detector, data: TrainingData, folder: Path) -> P
 
 
 def learn_alarm_levels(detector: Detector, data: TrainingData, rate_window: int = 10) -> LearnedLevels:
-    """Alarm levels from the detector's scores and the overall RMS (``vib_rms``) of the normal training
-    recordings: over all of them, and per machine id with at least :data:`MIN_RECORDINGS_FOR_LEVELS`."""
-    scores = np.asarray(detector.score(data.inputs(detector, data.train)), dtype=np.float64)
-    rms = data.train["vib_rms"].to_numpy(dtype=np.float64) if "vib_rms" in data.train else None
+    """Alarm levels from the scores of the normal training recordings by models that did not see them
+    (:func:`held_out_normal_scores`) and the overall RMS (``vib_rms``) of every one: over all of them, and per
+    machine id with at least :data:`MIN_RECORDINGS_FOR_LEVELS` scores."""
+    normal = held_out_normal_scores(detector, data.inputs(detector, data.train))
+    log.info("alarm levels from %d normal scores (%s)", normal.scores.size, normal.source)
+    train = data.train
+    rms = train["vib_rms"].to_numpy(dtype=np.float64) if "vib_rms" in train else None
     threshold = float(detector.threshold_)
-    default = learn_levels(scores, threshold, rms, rate_window)
+    default = learn_levels(normal.scores, threshold, rms, rate_window)
     machines = {}
-    if "machine_id" in data.train:
-        ids = data.train["machine_id"].astype(str).to_numpy()
-        for machine_id in np.unique(ids):
-            mine = ids == machine_id
+    if "machine_id" in train:
+        ids = train["machine_id"].astype(str).to_numpy()
+        scored_ids = ids[normal.positions]
+        for machine_id in np.unique(scored_ids):
+            mine = scored_ids == machine_id
             if mine.sum() >= MIN_RECORDINGS_FOR_LEVELS:
-                machines[str(machine_id)] = learn_levels(
-                    scores[mine], threshold, rms[mine] if rms is not None else None, rate_window
-                )
+                machine_rms = rms[ids == machine_id] if rms is not None else None
+                machines[str(machine_id)] = learn_levels(normal.scores[mine], threshold, machine_rms, rate_window)
     return LearnedLevels(default, machines)
 
 
