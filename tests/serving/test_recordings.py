@@ -136,3 +136,63 @@ def test_json_numbers_beyond_float32_become_infinite_and_are_refused(settings: S
 def test_check_samples_refuses_bad_recordings(settings: Settings, samples, rate, match) -> None:
     with pytest.raises(InputError, match=match):
         check_samples(samples, rate, settings, "samples")
+
+
+def _wav_with_list_chunk(pcm: bytes, channels: int, rate: int) -> bytes:
+    """A 16-bit PCM WAV with a LIST chunk (odd-sized, padded) between ``fmt `` and ``data``, as editors write."""
+    import struct
+
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * 2 * channels, 2 * channels, 16)
+    info = b"INFOISFT\x03\x00\x00\x00vs\x00"  # 15 bytes: one pad byte follows
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    chunks += b"LIST" + struct.pack("<I", len(info)) + info + b"\x00"
+    chunks += b"data" + struct.pack("<I", len(pcm)) + pcm
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
+
+
+@pytest.mark.parametrize(("format", "channels", "channel"), [("WAV", 1, None), ("WAV", 2, 1), ("WAVEX", 3, 2)])
+def test_16_bit_pcm_read_without_libsndfile_gives_its_values(
+    settings: Settings, format: str, channels: int, channel: int | None
+) -> None:
+    import io
+
+    import soundfile as sf
+
+    from vibrasense.signals.readers import pcm16_wav_layout
+
+    rng = np.random.default_rng(channels)
+    frames = rng.uniform(-1, 1, (70_001, channels))  # more than one block, an odd count
+    buffer = io.BytesIO()
+    sf.write(buffer, frames, RATE, format=format, subtype="PCM_16")
+    data = buffer.getvalue()
+    layout = pcm16_wav_layout(data[:65_536])
+    assert layout is not None and (layout.frames, layout.channels, layout.sample_rate) == (70_001, channels, RATE)
+    expected = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)[0][:, channel or 0]
+    samples, rate = decode_audio(data, settings, channel=channel)
+    assert rate == RATE and np.array_equal(samples, expected)
+
+
+def test_a_wav_with_other_chunks_before_its_data_decodes_the_same(settings: Settings) -> None:
+    import io
+
+    import soundfile as sf
+
+    pcm = (np.arange(-500, 500, dtype="<i2") * 30).tobytes()
+    data = _wav_with_list_chunk(pcm, 2, RATE)
+    samples, rate = decode_audio(data, settings, channel=1)
+    expected = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)[0][:, 1]
+    assert rate == RATE and np.array_equal(samples, expected) and samples.size == 500
+
+
+def test_formats_the_fast_path_does_not_read_are_left_to_libsndfile() -> None:
+    import io
+
+    import soundfile as sf
+
+    from vibrasense.signals.readers import pcm16_wav_layout
+
+    for subtype in ("PCM_24", "FLOAT", "PCM_U8"):
+        buffer = io.BytesIO()
+        sf.write(buffer, np.zeros(100), RATE, format="WAV", subtype=subtype)
+        assert pcm16_wav_layout(buffer.getvalue()) is None, subtype
+    assert pcm16_wav_layout(b"fLaC" + bytes(100)) is None

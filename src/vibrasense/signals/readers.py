@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import math
 import re
+import struct
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -144,6 +146,47 @@ def wav_declared_frames(header: bytes) -> int | None:
             streamed = size in (0, 0xFFFFFFFF)  # a writer that could not seek back to fill in the length
             return None if streamed or not block_align else size // block_align
         offset += 8 + size + (size & 1)
+    return None
+
+
+@dataclass(frozen=True)
+class Pcm16Wav:
+    """Where the samples of a 16-bit PCM RIFF/WAVE file lie and what they are."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+    data_offset: int
+
+
+_PCM_FORMAT, _EXTENSIBLE_FORMAT = 1, 0xFFFE
+
+
+def pcm16_wav_layout(header: bytes) -> Pcm16Wav | None:
+    """The layout of a plain 16-bit PCM WAV (format 1, or WAVE_FORMAT_EXTENSIBLE with the PCM sub-format) from its
+    first bytes; ``None`` for anything else (another format or sample width, a streamed length, a ``data`` chunk
+    beyond ``header``), which a general decoder must read."""
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return None
+    fmt: tuple[int, int, int, int] | None = None
+    offset = 12
+    while offset + 8 <= len(header):
+        chunk, size = header[offset : offset + 4], int.from_bytes(header[offset + 4 : offset + 8], "little")
+        body = offset + 8
+        if chunk == b"fmt " and body + 16 <= len(header):
+            tag, channels, rate = struct.unpack_from("<HHI", header, body)
+            block_align, bits = struct.unpack_from("<HH", header, body + 12)
+            if tag == _EXTENSIBLE_FORMAT and size >= 40 and body + 26 <= len(header):
+                tag = struct.unpack_from("<H", header, body + 24)[0]  # the sub-format GUID's leading code
+            fmt = (tag, channels, rate, bits if block_align == 2 * channels else 0)
+        elif chunk == b"data":
+            if fmt is None or size in (0, 0xFFFFFFFF):
+                return None
+            tag, channels, rate, bits = fmt
+            if tag != _PCM_FORMAT or bits != 16 or channels < 1 or rate < 1:
+                return None
+            return Pcm16Wav(rate, channels, size // (2 * channels), body)
+        offset = body + size + (size & 1)
     return None
 
 
