@@ -4,8 +4,8 @@ At training (:func:`learn_levels`), from the scores of normal recordings by a mo
 :mod:`vibrasense.training.normal_scores`) and their overall RMS:
 
 - ``warning`` = the model's threshold, raised to the ``WARNING_QUANTILE`` of the normal scores where that is
-  higher (with the default 2-of-3 trigger, a healthy machine then warns about once in 3,000 snapshots, where the
-  threshold alone, a 95th percentile, would warn every hundred or so);
+  higher (with the default 2-of-3 trigger, measured on Mahalanobis-like scores: a healthy machine then warns once
+  in 1,700-6,700 snapshots, where the threshold alone, a 95th percentile, warned once in 100-300);
 - ``alarm`` = the ``ALARM_QUANTILE`` of normal scores, at least one reset-to-warning span above the warning;
 - ``reset`` = the ``RESET_QUANTILE`` of normal scores when below the warning, else half a gap below it (the gap:
   warning − median, at least the scores' standard deviation);
