@@ -112,6 +112,9 @@ def test_an_idle_keep_alive_connection_is_closed(strict: Settings, scorer: BandE
 
 
 def test_many_idle_connections_do_not_stop_healthz(strict: Settings, scorer: BandEnergyScorer) -> None:
+    # deadlines far beyond the answer expected: without room made for it, /healthz would wait about 5 s for the
+    # idle connections to time out (or get a 503); with room made it answers at once, give or take a busy machine
+    strict.serving.header_timeout_s = strict.serving.keep_alive_s = 5.0
     with served(strict, scorer) as (base, address):
         idle = [socket.create_connection(address) for _ in range(60)]  # three times serving.max_connections
         for half_sent in idle[::2]:
@@ -125,7 +128,7 @@ def test_many_idle_connections_do_not_stop_healthz(strict: Settings, scorer: Ban
         finally:
             for connection in idle:
                 connection.close()
-    assert response.status_code == 200 and seconds < 1, (response.status_code, seconds)
+    assert response.status_code == 200 and seconds < 2.5, (response.status_code, seconds)
     assert closed >= 40, f"only {closed} of 60 idle connections were closed to make room"
 
 
