@@ -12,7 +12,7 @@ import io
 import math
 import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -129,23 +129,31 @@ def _read_audio(source: str, channel: int | str | None, sample_rate: float | Non
     return _checked(source, _column(source, samples, channel), rate, samples.shape[1])
 
 
+def _riff_chunks(header: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """``(chunk id, declared size, offset of its body)`` of each chunk of a RIFF/WAVE header, in order; nothing
+    for another format."""
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return
+    offset = 12
+    while offset + 8 <= len(header):
+        size = int.from_bytes(header[offset + 4 : offset + 8], "little")
+        yield header[offset : offset + 4], size, offset + 8
+        offset += 8 + size + (size & 1)
+
+
 def wav_declared_frames(header: bytes) -> int | None:
     """Frames the ``data`` chunk of a RIFF/WAVE header declares; ``None`` for another format or a streamed length.
 
     libsndfile trusts the file's size over the header: a WAV cut short reads as a shorter clip without a word,
     so what the header promised is read here (``header``: the file's first bytes, 64 KiB is plenty).
     """
-    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-        return None
-    block_align, offset = 0, 12
-    while offset + 8 <= len(header):
-        chunk, size = header[offset : offset + 4], int.from_bytes(header[offset + 4 : offset + 8], "little")
-        if chunk == b"fmt " and offset + 22 <= len(header):
-            block_align = int.from_bytes(header[offset + 20 : offset + 22], "little")
+    block_align = 0
+    for chunk, size, body in _riff_chunks(header):
+        if chunk == b"fmt " and body + 14 <= len(header):
+            block_align = int.from_bytes(header[body + 12 : body + 14], "little")
         elif chunk == b"data":
             streamed = size in (0, 0xFFFFFFFF)  # a writer that could not seek back to fill in the length
             return None if streamed or not block_align else size // block_align
-        offset += 8 + size + (size & 1)
     return None
 
 
@@ -166,13 +174,8 @@ def pcm16_wav_layout(header: bytes) -> Pcm16Wav | None:
     """The layout of a plain 16-bit PCM WAV (format 1, or WAVE_FORMAT_EXTENSIBLE with the PCM sub-format) from its
     first bytes; ``None`` for anything else (another format or sample width, a streamed length, a ``data`` chunk
     beyond ``header``), which a general decoder must read."""
-    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-        return None
     fmt: tuple[int, int, int, int] | None = None
-    offset = 12
-    while offset + 8 <= len(header):
-        chunk, size = header[offset : offset + 4], int.from_bytes(header[offset + 4 : offset + 8], "little")
-        body = offset + 8
+    for chunk, size, body in _riff_chunks(header):
         if chunk == b"fmt " and body + 16 <= len(header):
             tag, channels, rate = struct.unpack_from("<HHI", header, body)
             block_align, bits = struct.unpack_from("<HH", header, body + 12)
@@ -186,7 +189,6 @@ def pcm16_wav_layout(header: bytes) -> Pcm16Wav | None:
             if tag != _PCM_FORMAT or bits != 16 or channels < 1 or rate < 1:
                 return None
             return Pcm16Wav(rate, channels, size // (2 * channels), body)
-        offset = body + size + (size & 1)
     return None
 
 
