@@ -1,10 +1,10 @@
 """Feature-store benchmark: online lookup latency per store, and materialisation throughput.
 
 For each online store (SQLite; PostgreSQL and Redis where their servers answer on 127.0.0.1), one machine's
-features (both feature views, 32 values) are read N times three ways, in the same run:
+features (the online view: 30 values in two vectors) are read N times three ways, in the same run:
 
-- ``feast get_online_features``: Feast's public call with the ``detector_features`` service;
-- ``vibrasense OnlineFeatureClient.get``: the store's own ``online_read`` with views resolved once;
+- ``feast get_online_features``: Feast's public call with the ``online_features`` service (its vectors named);
+- ``vibrasense OnlineFeatureClient.get``: the store's own ``online_read`` with the view resolved once, values named;
 - ``raw query`` (the floor): the same rows with a plain SQL ``SELECT`` / Redis ``HGETALL``, no decoding.
 
 Then the materialisation of M rows (one per machine) into SQLite, in rows per second.
@@ -31,7 +31,7 @@ from vibrasense.config import Settings, load_settings
 from vibrasense.features.names import feature_names
 from vibrasense.signals.records import RECORD_COLUMNS
 from vibrasense.store import OnlineFeatureClient, apply, materialize, open_store, repo_path, write_repo
-from vibrasense.store.definitions import AUDIO_VIEW, VIBRATION_VIEW
+from vibrasense.store.definitions import ONLINE_VIEW
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 GOALS_MS = {"sqlite": 1.0, "postgres": 5.0, "redis": 1.0}
@@ -92,7 +92,7 @@ def raw_reader(settings: Settings, machine: str) -> Callable[[], object]:
 
     key = EntityKey(join_keys=["machine_id"], entity_values=[Value(string_val=machine)])
     project = settings.store.project
-    tables = [f"{project}_{view}" for view in (AUDIO_VIEW, VIBRATION_VIEW)]
+    tables = [f"{project}_{ONLINE_VIEW}"]
     kind = settings.store.online_store.type
     if kind == "sqlite":
         conn = sqlite3.connect(repo_path(settings) / "data" / "online_store.db", check_same_thread=False)
@@ -180,7 +180,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        print(f"# one machine's 32 features, {args.lookups} lookups, {args.machines} machines in the store")
+        print(f"# one machine's 30 online features (two vectors), {args.lookups} lookups, {args.machines} machines in the store")
         print(f"{'store':<10}{'path':<38}{'p50 ms':>9}{'p99 ms':>9}{'p99 / floor':>13}")
         for kind in ("sqlite", "postgres", "redis"):
             results = lookups(kind, args.machines, args.lookups, root)

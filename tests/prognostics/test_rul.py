@@ -52,8 +52,8 @@ def test_leave_one_out_cuts_every_run_and_scores_it_from_the_others() -> None:
     assert [(s.machine_id, s.cut) for s in scores] == [(m, c) for m in "abc" for c in (0.5, 0.8)]
     assert all(s.actual_hours == pytest.approx((1 - s.cut) * 10.0) for s in scores)
     summary = summarise(scores)
-    # equal lives: every estimate errs a little early (the score punishes late harder), and the band holds
-    assert summary["score"] > 0.5 and summary["mean_error_pct"] > 0 and summary["coverage"] == 1.0
+    # equal lives: every estimate errs early, late for at most one in five blurred candidates, and the band holds
+    assert summary["score"] > 0.4 and 0 < summary["mean_error_pct"] < 30 and summary["coverage"] == 1.0
     assert summary["zero_cuts"] == 0
 
 
@@ -70,3 +70,15 @@ def test_prognose_evaluate_scores_a_fleet_history(tmp_path: Path, synthetic_runs
     assert "PHM 2012 score" in text.output and "coverage" in text.output
     one = runner.invoke(app, ["--workdir", str(tmp_path / "work"), "prognose-evaluate", str(synthetic_runs[120])])
     assert isinstance(one.exception, InputError) and "leave-one-out needs two" in one.exception.reason
+
+
+def test_a_bearing_just_past_most_lives_is_not_told_the_long_runs_remaining_life() -> None:
+    # three past runs die near 2.2 h (one still alive at 2.25 h, nearly spent), two live about 7 h: the best
+    # expected score alone would bet on the long runs (about 4 h) and score 0 if this is a short one
+    past = PastRuns.learn([alarmed_run(hours, None) for hours in (2.3, 2.2, 2.2, 7.3, 7.0)])
+    current = alarmed_run(2.5, None)
+    at = current.table["event_timestamp"].iloc[0] + pd.Timedelta(hours=2.25)
+    estimate = estimate_rul(current, at, past=past)
+    assert estimate.hours < 0.1 and estimate.low <= estimate.hours  # late for none of the runs alive
+    assert estimate.high > 4.0  # the band still holds the long runs' remaining life
+    assert phm2012_score(np.array([0.25]), np.array([estimate.hours])) > 0.005

@@ -8,6 +8,7 @@ and the password test starts its own ``redis-server --requirepass`` on a free po
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -170,12 +171,31 @@ def test_apply_materialize_and_online_get_return_each_machines_latest_row(backen
     )
 
 
+def test_a_missing_value_is_none_online_and_the_rest_of_its_vector_is_kept(tmp_path: Path) -> None:
+    settings = load_settings(None, workdir=tmp_path)
+    frame = feature_table(settings, PLANT)
+    frame.loc[frame.index[-1], ["vib_env_bpfo", "mfcc_5"]] = np.nan  # fan_c's latest recording: no bearing
+    write_features(settings, frame)
+    write_repo(settings)
+    apply(settings)
+    materialize(settings)
+    client = OnlineFeatureClient(settings)
+    got = client.get("fan_c")
+    assert got is not None and (got["vib_env_bpfo"], got["mfcc_5"]) == (None, None)
+    assert (got["rms_mean"], got["vib_env_bpfi"]) == pytest.approx(
+        (33.0, 33.0 + frame.columns.get_loc("vib_env_bpfi") - len(RECORD_COLUMNS))
+    )
+    assert np.isnan(client.get_online_features("fan_c")["vib_env_bpfo"][0])
+    assert client.get("pump_a")["vib_env_bpfo"] is not None
+
+
 def test_materialize_is_incremental_and_idempotent(backend: Settings) -> None:
     ready_store(backend)
     first = materialize(backend, end=T0 + 5 * HOUR)
     assert (first.rows, first.machines) == (12, 3)
     count = online_row_count(backend)
-    assert count > 0
+    per_machine = 3 if backend.store.online_store.type == "redis" else 2  # two vectors (and Redis's time stamp)
+    assert count == 3 * per_machine
     materialize(backend, start=T0 - HOUR, end=T0 + 5 * HOUR)  # the same range again: an upsert, no duplicate
     assert online_row_count(backend) == count
 
@@ -274,12 +294,22 @@ def test_the_generated_repository_is_a_plain_feast_repository(tmp_path: Path) ->
         "audio_detector_features",
         "bearing_features",
         "detector_features",
+        "online_features",
     ]
     online = store.get_online_features(
-        features=store.get_feature_service("audio_detector_features"), entity_rows=[{"machine_id": "pump_b"}]
+        features=store.get_feature_service("online_features"), entity_rows=[{"machine_id": "pump_b"}]
     ).to_dict()
-    assert online["rms_mean"] == [pytest.approx(23.0)]
-    assert "vib_rms" not in online
+    view = store.get_feature_view("machine_online_features")  # the view's tags name each vector's columns
+    audio = json.loads(view.tags["vibrasense.columns.audio_features"])
+    vibration = json.loads(view.tags["vibrasense.columns.vibration_features"])
+    assert online["audio_features"][0][audio.index("rms_mean")] == pytest.approx(23.0)
+    assert online["vibration_features"][0][vibration.index("vib_rms")] == pytest.approx(23.0 + 13)
+    assert len(online["audio_features"][0]) == len(audio) and "vib_rms" not in audio
+    training = store.get_historical_features(  # offline, a feature per column
+        entity_df=pd.DataFrame({"machine_id": ["pump_b"], "event_timestamp": [T0 + 9 * HOUR]}),
+        features=store.get_feature_service("audio_detector_features"),
+    ).to_df()
+    assert training["rms_mean"].tolist() == [pytest.approx(23.0)] and "vib_rms" not in training
 
 
 def test_cli_init_apply_materialize_get(tmp_path: Path) -> None:
@@ -318,9 +348,9 @@ def test_a_long_materialisation_runs_in_windows_under_a_progress_bar(
     result = materialize(settings, end=T0 + 13 * HOUR, progress=True)
     assert (result.start, result.rows, result.machines) == (T0, 13, 12)
     bar = capsys.readouterr().err
-    assert "materialise" in bar and "26/26" in bar  # 13 rows for each of the two views
+    assert "materialise" in bar and "13/13" in bar  # 13 rows into the one online view
     store = open_store(settings)
-    assert {v.most_recent_end_time for v in store.list_feature_views()} == {T0 + 13 * HOUR}
+    assert store.get_feature_view("machine_online_features").most_recent_end_time == T0 + 13 * HOUR
     client = OnlineFeatureClient(settings)  # the latest row wins across windows, oldest first
     assert [client.get(m)["rms_mean"] for m in ("pump_00", "pump_05", "pump_11")] == pytest.approx([100.0, 5.0, 11.0])
 
@@ -441,6 +471,7 @@ def test_redis_that_requires_a_password_takes_the_connection_string_whole(
     monkeypatch.setenv("VIBRASENSE_STORE__ONLINE_STORE__PASSWORD", password)
     store = FeatureStore(repo_path=str(repo_path(settings)))
     online = store.get_online_features(
-        features=["machine_audio_features:rms_mean"], entity_rows=[{"machine_id": "fan_c"}]
+        features=["machine_online_features:audio_features"], entity_rows=[{"machine_id": "fan_c"}]
     )
-    assert online.to_dict()["rms_mean"] == [pytest.approx(33.0)]
+    audio = json.loads(store.get_feature_view("machine_online_features").tags["vibrasense.columns.audio_features"])
+    assert online.to_dict()["audio_features"][0][audio.index("rms_mean")] == pytest.approx(33.0)

@@ -2,8 +2,8 @@
 
 Featurising and writing every snapshot would cost more than scoring it, and the online store keeps only a
 machine's latest row anyway. So the gateway hands each scored snapshot here, which keeps the newest per
-machine and, every ``gateway.online_push_s``, featurises those (the columns of the registered feature
-views) and writes them with Feast's ``write_to_online_store``, one call per view. A store that is missing
+machine and, every ``gateway.online_push_s``, featurises those (the columns the registered online view's
+vectors hold) and writes them with Feast's ``write_to_online_store``, one call. A store that is missing
 or down costs the gateway nothing: the rows wait (newest only) and :attr:`status` says why. Without a
 feature repository in the work directory (no ``vibrasense store init``) pushing is off.
 """
@@ -25,6 +25,7 @@ from vibrasense.config import Settings
 from vibrasense.errors import redact
 from vibrasense.features.featurize import featurize
 from vibrasense.features.spec import FeatureSpec
+from vibrasense.store.definitions import ONLINE_VIEW, online_columns
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class OnlinePusher:
         self._pending: dict[str, Snapshot] = {}
         self._lock = threading.Lock()
         self._store: Any = None
-        self._views: list[tuple[str, list[str]]] = []
+        self._vectors: dict[str, tuple[str, ...]] = {}
         self._retry_at = 0.0
         self._repository = Path()
         self._stop = threading.Event()
@@ -103,8 +104,8 @@ class OnlinePusher:
             return 0
         try:
             store = self._open()
-            for view, columns in self._views:
-                store.write_to_online_store(view, df=_frame(pending, columns, FeatureSpec.from_settings(self.settings)))
+            frame = _frame(pending, self._vectors, FeatureSpec.from_settings(self.settings))
+            store.write_to_online_store(ONLINE_VIEW, df=frame)
         except Exception as error:  # Feast and its stores raise many types; the gateway must go on
             self._requeue(pending)
             self._store, self._retry_at = None, time.monotonic() + RETRY_S
@@ -124,14 +125,9 @@ class OnlinePusher:
     def _open(self) -> Any:
         if self._store is None:
             from vibrasense.store import open_store
-            from vibrasense.store.operations import registered_views
 
             store = open_store(self.settings)
-            columns = set(FeatureSpec.from_settings(self.settings).columns)
-            views = registered_views(self.settings, store)
-            self._views = [
-                (name, [f.name for f in view.features if f.name in columns]) for name, view in sorted(views.items())
-            ]
+            self._vectors = online_columns(store.get_feature_view(ONLINE_VIEW))
             self._store = store
         return self._store
 
@@ -145,9 +141,13 @@ class OnlinePusher:
             self.on_push(outcome, rows)
 
 
-def _frame(pending: dict[str, Snapshot], columns: list[str], spec: FeatureSpec) -> pd.DataFrame:
+def _frame(pending: dict[str, Snapshot], vectors: dict[str, tuple[str, ...]], spec: FeatureSpec) -> pd.DataFrame:
+    """A row per machine: its snapshot's features as the online view's vectors (NaN where one cannot be had)."""
+    columns = list(dict.fromkeys(c for names in vectors.values() for c in names))
     rows = []
     for machine_id, snapshot in pending.items():
         values = featurize(snapshot.samples, snapshot.sample_rate, spec, columns=columns, logmel=False, strict=False)
-        rows.append({"machine_id": machine_id, "event_timestamp": pd.Timestamp(snapshot.at), **values.values})
+        features = values.values
+        row = {field: [float(features.get(c, np.nan)) for c in names] for field, names in vectors.items()}
+        rows.append({"machine_id": machine_id, "event_timestamp": pd.Timestamp(snapshot.at), **row})
     return pd.DataFrame(rows)

@@ -1,9 +1,10 @@
 """Online lookups: a machine's latest features from the Feast online store, in well under a millisecond.
 
-``OnlineFeatureClient.get`` reads each feature view through the configured Feast online store's own
-``online_read`` (the call ``get_online_features`` makes underneath), with the entity key and the feature
-views resolved once at start-up instead of per request. ``get_online_features`` is what Feast users call;
-``benchmarks/bench_online_features.py`` measures both against a raw query of the same row.
+``OnlineFeatureClient.get`` reads the online view through the configured Feast online store's own
+``online_read`` (the call ``get_online_features`` makes underneath), with the entity key and the view
+resolved once at start-up instead of per request, and names each value of the view's vectors by the
+columns its tags list. ``get_online_features`` is what Feast users call; ``benchmarks/bench_online_features.py``
+measures both against a raw query of the same row.
 
 This reads below Feast's public API (its online store objects, Redis client and key layout, protobuf types),
 which is why ``pyproject.toml`` pins Feast to one minor version; the store tests check every answer
@@ -18,7 +19,7 @@ from typing import Any
 
 from vibrasense.config import Settings
 from vibrasense.errors import StoreError
-from vibrasense.store.definitions import JOIN_KEY, SERVICES
+from vibrasense.store.definitions import JOIN_KEY, ONLINE_SERVICE, ONLINE_VIEW, online_columns
 from vibrasense.store.operations import as_store_error, open_store, registered_views, served_source
 from vibrasense.store.repository import CONNECT_TIMEOUT_S, repo_path
 
@@ -37,21 +38,20 @@ class OnlineFeatureClient:
             # Feast's PostgreSQL online store passes no connect timeout; libpq reads this one from the environment
             os.environ.setdefault("PGCONNECT_TIMEOUT", str(int(CONNECT_TIMEOUT_S)))
         self.store = open_store(settings)
-        registered = registered_views(settings, self.store)
-        wanted = list(dict.fromkeys(name for members in SERVICES.values() for name in members))
-        missing = [name for name in wanted if name not in registered]
-        if missing:
+        view = registered_views(settings, self.store).get(ONLINE_VIEW)
+        if view is None:
             raise StoreError(
-                f"the feature store {repo_path(settings)} lacks the feature views {missing}; "
+                f"the feature store {repo_path(settings)} lacks the feature view {ONLINE_VIEW!r}; "
                 "run `vibrasense store apply` and `vibrasense store materialize`"
             )
-        self.views = [(registered[name], [feature.name for feature in registered[name].features]) for name in wanted]
+        self.view = view
+        self.vectors = online_columns(view)
         self.online_store = get_online_store_from_config(self.store.config.online_store)
-        self._services: dict[str, Any] = {}
+        self._service: Any = None
         self._redis = None
         if settings.store.online_store.type == "redis":
             with as_store_error(settings, "lookup"):
-                self._redis = _RedisReader(self.store.config, self.online_store, self.views)
+                self._redis = _RedisReader(self.store.config, self.online_store, view, list(self.vectors))
 
     def get(self, machine_id: str) -> dict[str, Any] | None:
         """``{"machine_id", "event_timestamp", <feature>: value, ...}``, or ``None`` for a machine with no features."""
@@ -59,22 +59,26 @@ class OnlineFeatureClient:
         from feast.protos.feast.types.Value_pb2 import Value
 
         key = EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(string_val=machine_id)])
-        row: dict[str, Any] = {}
-        latest: datetime | None = None
         with as_store_error(self.settings, "lookup"):
-            read = self._redis.read(key) if self._redis else self._read_each_view(key)
-        for (_, features), (timestamp, values) in zip(self.views, read, strict=True):
-            if values is None:
-                continue
-            decoded = {name: _decode(values.get(name)) for name in features}
-            if all(value is None for value in decoded.values()):
-                continue  # Redis answers an unknown key with empty values and an epoch timestamp
-            row |= decoded
-            if timestamp is not None and (latest is None or timestamp > latest):
-                latest = timestamp
-        if not row:
+            if self._redis:
+                timestamp, values = self._redis.read(key)
+            else:
+                timestamp, values = self.online_store.online_read(
+                    self.store.config, self.view, [key], list(self.vectors)
+                )[0]
+        if not values:
+            return None  # Redis answers an unknown key with no values
+        row: dict[str, Any] = {}
+        for field, columns in self.vectors.items():
+            vector = values.get(field)
+            numbers = list(vector.double_list_val.val) if vector is not None else []
+            if len(numbers) != len(columns):  # never written, or written by other definitions
+                numbers = [float("nan")] * len(columns)
+            row |= {name: None if number != number else number for name, number in zip(columns, numbers, strict=True)}
+        if all(value is None for value in row.values()):
             return None
-        return {JOIN_KEY: machine_id, "event_timestamp": latest.isoformat() if latest else None, **row}
+        stamp = timestamp.isoformat() if timestamp is not None else None
+        return {JOIN_KEY: machine_id, "event_timestamp": stamp, **row}
 
     def known_machine(self) -> str | None:
         """A machine of the table the store serves (its first row), for probing whether the store holds features."""
@@ -86,20 +90,23 @@ class OnlineFeatureClient:
             return None
         return str(table.column(0)[0]) if table.num_rows else None
 
-    def _read_each_view(self, key: Any) -> list[tuple[datetime | None, dict[str, Any] | None]]:
-        return [self.online_store.online_read(self.store.config, view, [key], names)[0] for view, names in self.views]
+    def _read(self, key: Any) -> tuple[datetime | None, dict[str, Any] | None]:
+        return self.online_store.online_read(self.store.config, self.view, [key], list(self.vectors))[0]
 
-    def get_online_features(self, machine_id: str, service: str = "detector_features") -> dict[str, list[Any]]:
-        """The same lookup through Feast's public ``get_online_features`` and a feature service."""
-        if service not in self._services:
-            self._services[service] = self.store.get_feature_service(service)
-        return self.store.get_online_features(
-            features=self._services[service], entity_rows=[{JOIN_KEY: machine_id}]
-        ).to_dict()
+    def get_online_features(self, machine_id: str) -> dict[str, list[Any]]:
+        """The same lookup through Feast's public ``get_online_features`` (the online service), vectors named."""
+        if self._service is None:
+            self._service = self.store.get_feature_service(ONLINE_SERVICE)
+        answer = self.store.get_online_features(features=self._service, entity_rows=[{JOIN_KEY: machine_id}]).to_dict()
+        named: dict[str, list[Any]] = {JOIN_KEY: answer[JOIN_KEY]}
+        for field, columns in self.vectors.items():
+            vectors = [vector if vector is not None else [None] * len(columns) for vector in answer[field]]
+            named |= {name: [vector[i] for vector in vectors] for i, name in enumerate(columns)}
+        return named
 
 
 class _RedisReader:
-    """Every feature view of one machine in a single ``HMGET``: Feast keeps them all in one hash per entity.
+    """The online view of one machine in a single ``HMGET``: Feast keeps it in one hash per entity.
 
     Key and field names are Feast's own (``_redis_key``, ``_mmh3`` of ``view:feature``, ``_ts:view``), and so
     is the client: the one Feast's Redis store makes from the whole connection string (password, ``ssl``,
@@ -109,7 +116,7 @@ class _RedisReader:
     default retries with backoff made a lookup on a down server take 2-6 s.
     """
 
-    def __init__(self, config: Any, online_store: Any, views: list[tuple[Any, list[str]]]) -> None:
+    def __init__(self, config: Any, online_store: Any, view: Any, names: list[str]) -> None:
         from feast.infra.online_stores.helpers import _mmh3, _redis_key
         from feast.protos.feast.types.Value_pb2 import Value
         from google.protobuf.timestamp_pb2 import Timestamp
@@ -120,24 +127,15 @@ class _RedisReader:
         self.client = online_store._get_client(config.online_store)
         _bound_redis_calls(self.client)
         self.client.ping()
-        self.fields: list[bytes] = []
-        self.layout: list[tuple[int, list[str]]] = []
-        for view, names in views:
-            self.layout.append((len(self.fields), names))
-            self.fields += [_mmh3(f"{view.name}:{name}") for name in names] + [f"_ts:{view.name}".encode()]
+        self.names = names
+        self.fields = [_mmh3(f"{view.name}:{name}") for name in names] + [f"_ts:{view.name}".encode()]
 
-    def read(self, key: Any) -> list[tuple[datetime | None, dict[str, Any] | None]]:
+    def read(self, key: Any) -> tuple[datetime | None, dict[str, Any] | None]:
         raw = self.client.hmget(self._redis_key(self.config.project, key, 3), self.fields)
-        result: list[tuple[datetime | None, dict[str, Any] | None]] = []
-        for start, names in self.layout:
-            stamp = raw[start + len(names)]
-            if stamp is None:
-                result.append((None, None))
-                continue
-            values = {name: self._value.FromString(raw[start + i]) for i, name in enumerate(names) if raw[start + i]}
-            moment = self._timestamp.FromString(stamp).ToDatetime(tzinfo=UTC)
-            result.append((moment, values))
-        return result
+        if raw[-1] is None:
+            return None, None
+        values = {name: self._value.FromString(value) for name, value in zip(self.names, raw, strict=False) if value}
+        return self._timestamp.FromString(raw[-1]).ToDatetime(tzinfo=UTC), values
 
 
 def _bound_redis_calls(client: Any) -> None:
@@ -154,12 +152,3 @@ def _bound_redis_calls(client: Any) -> None:
         if options.get(name) is None:  # redis-py's default: wait for ever
             options[name] = LOOKUP_TIMEOUT_S
     client.set_retry(Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)))  # a timeout is not retried
-
-
-def _decode(value: Any) -> Any:
-    """A Feast ``ValueProto`` as a Python value; a missing or empty one as ``None``."""
-    kind = value.WhichOneof("val") if value is not None else None
-    if kind is None or kind == "null_val":
-        return None
-    decoded = getattr(value, kind)
-    return list(decoded.val) if kind.endswith("_list_val") else decoded

@@ -1,11 +1,11 @@
 """Feature rows into Feast's online store, through the store's own ``online_write_batch``.
 
 Feast's stock ``materialize`` re-reads and sorts the whole source with Dask for every call and builds its
-protobuf values through a type dispatch per value: at 100,000 machines that took more time than the write
-itself. Here one window of the source is read with PyArrow (only its rows, only the view's columns), the
-latest row of each machine is kept (as Feast's materialisation does: the newest event time wins), and the
-values are made into the same ``ValueProto`` Feast makes (``double_val``; a missing value is an empty
-value) before Feast's online store writes them, in batches of :data:`WRITE_BATCH` rows.
+protobuf values through a type dispatch per value. Here one window of the source is read with PyArrow
+(only its rows, only the view's columns), the latest row of each machine is kept (as Feast's
+materialisation does: the newest event time wins), and each family's columns are made into the vector the
+online view holds (the ``ValueProto`` Feast makes of an ``Array(Float64)``: ``double_list_val``; a missing
+value is NaN) before Feast's online store writes them, in batches of :data:`WRITE_BATCH` rows.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from vibrasense.store.definitions import JOIN_KEY, TIMESTAMP
+from vibrasense.store.definitions import JOIN_KEY, TIMESTAMP, online_columns
 
 WRITE_BATCH = 10_000
 """Machines per call of the online store's ``online_write_batch``: bounds the protobuf values held at once."""
@@ -45,13 +45,13 @@ class OnlineWriter:
 
     def write(self, view: Any, start: datetime, end: datetime, progress: Callable[[int], Any] | None = None) -> int:
         """Write each machine's latest row with event time in ``[start, end]`` (Feast's bounds); returns machines."""
-        names = [feature.name for feature in view.features]
+        vectors = online_columns(view)
         table = self._dataset.to_table(
-            columns=[JOIN_KEY, TIMESTAMP, *names],
+            columns=[JOIN_KEY, TIMESTAMP, *dict.fromkeys(c for columns in vectors.values() for c in columns)],
             filter=(ds.field(TIMESTAMP) >= self._scalar(start)) & (ds.field(TIMESTAMP) <= self._scalar(end)),
         )
         latest = latest_per_machine(table)
-        for rows in feast_rows(latest, names):
+        for rows in feast_rows(latest, vectors):
             started = time.perf_counter()
             self._provider.online_write_batch(self.store.config, view, rows, progress)
             self.write_seconds += time.perf_counter() - started
@@ -74,26 +74,30 @@ def latest_per_machine(table: pa.Table) -> pa.Table:
     return table.take(order.filter(pa.array(last)))
 
 
-def feast_rows(table: pa.Table, names: list[str]) -> Iterator[list[FeastRow]]:
-    """``(EntityKey, {feature: Value}, event time, None)`` per row, in batches of :data:`WRITE_BATCH`.
+def feast_rows(table: pa.Table, vectors: dict[str, tuple[str, ...]]) -> Iterator[list[FeastRow]]:
+    """``(EntityKey, {field: Value}, event time, None)`` per row, in batches of :data:`WRITE_BATCH`.
 
-    The values are those Feast's own conversion gives a ``Float64`` field: ``double_val``, and an empty
-    ``Value`` for a missing one.
+    Each field's value is the vector of its columns, as Feast's own conversion makes an ``Array(Float64)``
+    (``double_list_val``), with NaN for a missing value.
     """
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-    from feast.protos.feast.types.Value_pb2 import Value
+    from feast.protos.feast.types.Value_pb2 import DoubleList, Value
 
-    missing = Value()
     for batch in table.to_batches(max_chunksize=WRITE_BATCH):
         machines = batch.column(JOIN_KEY).to_pylist()
         stamps = pc.cast(batch.column(TIMESTAMP), pa.timestamp("us", tz="UTC")).to_pylist()
-        columns = [_values(batch.column(name), Value, missing) for name in names]
-        keys = [EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(string_val=str(m))]) for m in machines]
-        rows = zip(keys, stamps, *columns, strict=True)
-        yield [(key, dict(zip(names, values, strict=True)), stamp, None) for key, stamp, *values in rows]
+        fields = {field: _matrix(batch, columns).tolist() for field, columns in vectors.items()}
+        rows = []
+        for i, (machine, stamp) in enumerate(zip(machines, stamps, strict=True)):
+            key = EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(string_val=str(machine))])
+            values = {field: Value(double_list_val=DoubleList(val=matrix[i])) for field, matrix in fields.items()}
+            rows.append((key, values, stamp, None))
+        yield rows
 
 
-def _values(column: pa.Array, value: Any, missing: Any) -> list[Any]:
-    """A numeric column as ``Value(double_val=...)``; null and NaN (what ``pd.isnull`` calls missing) as ``missing``."""
-    numbers = pc.cast(column, pa.float64()).to_pylist()
-    return [missing if v is None or v != v else value(double_val=v) for v in numbers]
+def _matrix(batch: pa.RecordBatch, columns: tuple[str, ...]) -> np.ndarray:
+    """The ``columns`` of ``batch`` as a float64 matrix, a row per machine; a null as NaN."""
+    matrix = np.empty((batch.num_rows, len(columns)))
+    for j, name in enumerate(columns):
+        matrix[:, j] = pc.cast(batch.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+    return matrix

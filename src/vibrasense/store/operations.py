@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from vibrasense.config import Settings
 from vibrasense.errors import StoreError
-from vibrasense.store.definitions import JOIN_KEY, SOURCE, TIMESTAMP, Definitions
+from vibrasense.store.definitions import JOIN_KEY, SOURCE, TIMESTAMP, Definitions, online_columns
 from vibrasense.store.online_write import OnlineWriter
 from vibrasense.store.repository import (
     CONFIG_FILE,
@@ -161,11 +161,12 @@ def materialize(
     ``progress``: show a progress bar (``None``: when stderr is a terminal).
     """
     store = open_store(settings)
-    views = registered_views(settings, store)
+    views = {name: view for name, view in registered_views(settings, store).items() if view.online}
     if not views:
-        raise StoreError(f"the feature store {repo_path(settings)} has no feature views; run `vibrasense store apply`")
+        raise StoreError(f"the feature store {repo_path(settings)} has no online views; run `vibrasense store apply`")
     parquet = served_source(settings, store)
-    keys = check_source(parquet, [feature.name for view in views.values() for feature in view.features])
+    columns = [c for view in views.values() for vector in online_columns(view).values() for c in vector]
+    keys = check_source(parquet, list(dict.fromkeys(columns)))
     if keys.empty:
         raise StoreError(f"{parquet}: the feature table has no rows; nothing to materialise")
     stamps = keys[TIMESTAMP]
