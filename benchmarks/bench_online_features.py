@@ -180,7 +180,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        print(f"# one machine's 30 online features (two vectors), {args.lookups} lookups, {args.machines} machines in the store")
+        print(f"# one machine's 30 online features (two vectors), {args.lookups} lookups, {args.machines} machines")
         print(f"{'store':<10}{'path':<38}{'p50 ms':>9}{'p99 ms':>9}{'p99 / floor':>13}")
         for kind in ("sqlite", "postgres", "redis"):
             results = lookups(kind, args.machines, args.lookups, root)
