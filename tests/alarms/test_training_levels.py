@@ -38,7 +38,8 @@ def test_the_model_folder_holds_levels_learned_globally_and_per_machine(trained)
     learned = load_learned_levels(scorer.directory)
     assert learned is not None and len(learned.machines) == 2
     for levels in (learned.default, *learned.machines.values()):
-        assert levels.warning == pytest.approx(result.threshold)
+        assert levels.warning >= result.threshold  # never below the model's threshold; above it when the
+        # cross-validated normal scores reach higher than the in-sample ones
         assert levels.reset < levels.warning < levels.alarm
         assert levels.running_rms is not None and levels.running_rms > 0 and levels.rate_limit > 0
     assert learned.default.recordings == 24 and {m.recordings for m in learned.machines.values()} == {12}

@@ -6,8 +6,9 @@ medians and standardises them as :meth:`TabularDetector.transform` does, then sc
 - ``mahalanobis``: (x - μ)ᵀ P (x - μ) with the estimator's precision P, a small graph of our own in float64;
 - ``one-class-svm``: minus the RBF decision function Σ αᵢ exp(-γ‖x - svᵢ‖²) + b, our own graph in float64
   (ONNX Runtime has no float64 ``SVMRegressor``, and float32 would blur scores near the boundary);
-- ``isolation-forest``: one float64 ``TreeEnsemble`` (ai.onnx.ml 5) of our own, whose leaves hold each tree's
-  path length; the inputs are rounded to float32 before the splits, as scikit-learn's trees compare them
+- ``isolation-forest``: the projection onto its random split directions (a MatMul in float64), then one
+  float64 ``TreeEnsemble`` (ai.onnx.ml 5) of our own, whose leaves hold each tree's path length; the
+  projected inputs are rounded to float32 before the splits, as scikit-learn's trees compare them
   (skl2onnx's converter takes minutes for 200 trees and computes in float32);
 - ``lof``: skl2onnx's converter (novelty mode) in float64.
 
@@ -24,7 +25,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from vibrasense.errors import ModelError
-from vibrasense.models.isolation_forest import IsolationForestDetector
+from vibrasense.models.isolation_forest import IsolationForestDetector, forest_and_directions
 from vibrasense.models.lof import LOFDetector
 from vibrasense.models.mahalanobis import MahalanobisDetector
 from vibrasense.models.one_class_svm import OneClassSVMDetector
@@ -122,6 +123,10 @@ def _isolation_forest(graph: _Graph, estimator: Any, scaled: str, columns: int) 
     """2 ** (-Σ path lengths / (trees · c(max_samples))), as ``IsolationForest.score_samples`` negated."""
     from sklearn.ensemble._iforest import _average_path_length
 
+    estimator, directions = forest_and_directions(estimator)
+    if directions is not None:  # oblique splits: the forest sees the projected rows
+        scaled = graph.node("MatMul", [scaled, graph.constant("directions", directions)], "projected")
+        columns = directions.shape[1]
     trees = _Trees()
     subsampled = estimator._max_features != columns
     for index, tree in enumerate(estimator.estimators_):
