@@ -427,6 +427,12 @@ class ServingSettings(_Section):
     )
     max_header_kb: int = Field(16, gt=0, description="A request's line and headers, at most (431 above).")
     graceful_shutdown_s: float = Field(10.0, ge=0, description="Requests in flight get this long at shutdown.")
+    scoring_threads: int = Field(
+        0,
+        ge=0,
+        description="Recordings scored at once, each in a worker thread; the others wait their turn. 0: one per "
+        "core (more threads than cores only contend for the interpreter lock and cost CPU per clip).",
+    )
 
     @field_validator("scoring_api_keys", mode="before")
     @classmethod

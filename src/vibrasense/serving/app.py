@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -40,13 +42,16 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Limit the thread pools, load and warm the model, start the score writer and the feature store's probe;
-    write what is queued at the end.
+    write what is queued at the end. Recordings are scored in ``serving.scoring_threads`` worker threads of
+    their own (one per core by default), so that neither a queue of them contends for the interpreter lock
+    nor do they take the threads every other endpoint runs in.
 
     The pools are limited before any worker thread scores (torch and OpenMP keep a thread's count once it has
     used them); a model whose load brings torch limits it before its warm-up (:class:`ModelSlot`).
     """
     service: ScoringService = app.state.service
     online: OnlineFeatures = app.state.online
+    app.state.scoring_threads = CapacityLimiter(service.settings.serving.scoring_threads or _cores())
     limit_process_threads()
     await run_in_threadpool(service.start)
     await run_in_threadpool(online.start)
@@ -104,6 +109,11 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _loopback(host: str) -> bool:

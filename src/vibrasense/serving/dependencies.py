@@ -1,5 +1,8 @@
 """What the endpoints depend on: the service and its settings, the model, the API key, and the JSON bodies.
 
+The cheap ones (no I/O, no CPU work) are ``async``: FastAPI runs them on the event loop, where a plain ``def``
+would cost each request a hop to a worker thread and back per dependency.
+
 JSON scoring bodies are validated by pydantic straight from the bytes (``model_validate_json``), their samples
 arrays parsed apart into float32 (:mod:`~vibrasense.serving.json_body`, 4 bytes a sample instead of about 80):
 for 10 s of samples that is about 15 ms against about 100 ms for FastAPI's ``json.loads`` then validation. The
@@ -12,6 +15,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
+from anyio import CapacityLimiter
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
@@ -32,7 +36,7 @@ JSON_BODIES: tuple[type[BaseModel], ...] = (ScoreRequest, BatchRequest)
 _COMPONENT = "#/components/schemas/{model}"
 
 
-def get_service(request: Request) -> ScoringService:
+async def get_service(request: Request) -> ScoringService:
     """The app's scoring service."""
     return request.app.state.service
 
@@ -40,7 +44,7 @@ def get_service(request: Request) -> ScoringService:
 ServiceDep = Annotated[ScoringService, Depends(get_service)]
 
 
-def get_settings(service: ServiceDep) -> Settings:
+async def get_settings(service: ServiceDep) -> Settings:
     """The settings the app was built with."""
     return service.settings
 
@@ -48,7 +52,7 @@ def get_settings(service: ServiceDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_scorer(service: ServiceDep) -> Scorer:
+async def get_scorer(service: ServiceDep) -> Scorer:
     """The model in use, read once for the request; 503 when none is loaded."""
     return service.slot.require()
 
@@ -56,7 +60,15 @@ def get_scorer(service: ServiceDep) -> Scorer:
 ScorerDep = Annotated[Scorer, Depends(get_scorer)]
 
 
-def get_online_features(request: Request) -> OnlineFeatures:
+async def get_scoring_threads(request: Request) -> CapacityLimiter:
+    """The worker threads recordings are scored in (serving.scoring_threads of them)."""
+    return request.app.state.scoring_threads
+
+
+ScoringThreadsDep = Annotated[CapacityLimiter, Depends(get_scoring_threads)]
+
+
+async def get_online_features(request: Request) -> OnlineFeatures:
     """Latest online features of machines (Feast), tolerating a store that is down."""
     return request.app.state.online
 
@@ -64,7 +76,7 @@ def get_online_features(request: Request) -> OnlineFeatures:
 OnlineDep = Annotated[OnlineFeatures, Depends(get_online_features)]
 
 
-def get_prognoses(request: Request) -> PrognosisReader:
+async def get_prognoses(request: Request) -> PrognosisReader:
     """The prognosis tables ``vibrasense prognose`` wrote into the work directory."""
     return request.app.state.prognoses
 
@@ -80,7 +92,7 @@ api_key_header = APIKeyHeader(
 )
 
 
-def require_api_key(given: Annotated[str | None, Security(api_key_header)], settings: SettingsDep) -> None:
+async def require_api_key(given: Annotated[str | None, Security(api_key_header)], settings: SettingsDep) -> None:
     """403 when no serving.api_key is configured (the endpoint is disabled), 401 when the key is missing or wrong."""
     expected = settings.serving.api_key
     if expected is None or not expected.get_secret_value():
@@ -89,7 +101,7 @@ def require_api_key(given: Annotated[str | None, Security(api_key_header)], sett
         raise Unauthorized("X-API-Key", "missing or wrong API key; send the serving.api_key in X-API-Key")
 
 
-def require_scoring_key(given: Annotated[str | None, Security(api_key_header)], settings: SettingsDep) -> None:
+async def require_scoring_key(given: Annotated[str | None, Security(api_key_header)], settings: SettingsDep) -> None:
     """401 unless ``X-API-Key`` is one of serving.scoring_api_keys (or serving.api_key); open when none is set."""
     allowed = [key.get_secret_value() for key in settings.serving.scoring_api_keys if key.get_secret_value()]
     if not allowed:

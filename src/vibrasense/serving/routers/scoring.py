@@ -1,15 +1,18 @@
 """Scoring: one recording or a batch, as JSON samples / PCM or as uploaded audio files.
 
 JSON and uploads are separate operations, each with its own typed body (the forms are pydantic models of
-the schemas' field types). The endpoints are plain ``def``, so FastAPI runs them in worker threads, and
-hand the recordings to the scoring service. When serving.scoring_api_keys is set, every one needs one of
-those keys in ``X-API-Key`` (401 otherwise): scores are writes, recorded for the machine they name.
+the schemas' field types). The endpoints hand the recordings to the scoring service in one of the scoring
+worker threads (serving.scoring_threads; a request waits for a free one). When serving.scoring_api_keys is
+set, every one needs one of those keys in ``X-API-Key`` (401 otherwise): scores are writes, recorded for the
+machine they name.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +21,7 @@ from vibrasense.serving.dependencies import (
     BatchRequestBody,
     ScorerDep,
     ScoreRequestBody,
+    ScoringThreadsDep,
     ServiceDep,
     json_body_openapi,
     require_scoring_key,
@@ -96,35 +100,52 @@ class FilesForm(BaseModel):
 
 
 @router.post("", response_model=ScoreResponse, openapi_extra=json_body_openapi(ScoreRequest))
-def score(
-    request: ScoreRequestBody, service: ServiceDep, scorer: ScorerDep, explain: ExplainQuery = False
+async def score(
+    request: ScoreRequestBody,
+    service: ServiceDep,
+    scorer: ScorerDep,
+    threads: ScoringThreadsDep,
+    explain: ExplainQuery = False,
 ) -> ScoreResponse:
     """Score one recording sent as JSON samples or base64 PCM."""
-    return service.score(request, scorer, explain=explain)
+    return await to_thread.run_sync(partial(service.score, request, scorer, explain=explain), limiter=threads)
 
 
 @router.post("/file", response_model=ScoreResponse)
-def score_file(
-    form: Annotated[FileForm, File()], service: ServiceDep, scorer: ScorerDep, explain: ExplainQuery = False
+async def score_file(
+    form: Annotated[FileForm, File()],
+    service: ServiceDep,
+    scorer: ScorerDep,
+    threads: ScoringThreadsDep,
+    explain: ExplainQuery = False,
 ) -> ScoreResponse:
     """Score one uploaded audio file."""
     upload = Upload(  # read in place
         form.file.file, form.machine_id, form.bearing, form.shaft_hz, form.channel, sensor=form.sensor
     )
-    return service.score(upload, scorer, explain=explain)
+    return await to_thread.run_sync(partial(service.score, upload, scorer, explain=explain), limiter=threads)
 
 
 @router.post("/batch", response_model=BatchResponse, openapi_extra=json_body_openapi(BatchRequest))
-def score_batch(
-    recordings: BatchRequestBody, service: ServiceDep, scorer: ScorerDep, explain: ExplainQuery = False
+async def score_batch(
+    recordings: BatchRequestBody,
+    service: ServiceDep,
+    scorer: ScorerDep,
+    threads: ScoringThreadsDep,
+    explain: ExplainQuery = False,
 ) -> BatchResponse:
     """Score several JSON recordings; a refused one is reported in ``errors`` and the others are scored."""
-    return service.score_batch(recordings, scorer, explain=explain)
+    score = partial(service.score_batch, recordings, scorer, explain=explain)
+    return await to_thread.run_sync(score, limiter=threads)
 
 
 @router.post("/batch/files", response_model=BatchResponse)
-def score_files(
-    form: Annotated[FilesForm, File()], service: ServiceDep, scorer: ScorerDep, explain: ExplainQuery = False
+async def score_files(
+    form: Annotated[FilesForm, File()],
+    service: ServiceDep,
+    scorer: ScorerDep,
+    threads: ScoringThreadsDep,
+    explain: ExplainQuery = False,
 ) -> BatchResponse:
     """Score several uploaded audio files; a refused one is reported in ``errors`` and the others are scored."""
     count = len(form.files)
@@ -140,7 +161,7 @@ def score_files(
         Upload(upload.file, *values, field=f"files[{index}]", sensor=sensors[index])
         for index, (upload, values) in enumerate(zip(form.files, fields, strict=True))
     ]
-    return service.score_batch(uploads, scorer, explain=explain)
+    return await to_thread.run_sync(partial(service.score_batch, uploads, scorer, explain=explain), limiter=threads)
 
 
 def per_file(name: str, values: list[T] | None, count: int) -> list[T | None]:
