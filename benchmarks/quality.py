@@ -32,9 +32,7 @@ import argparse
 import contextlib
 import dataclasses
 import logging
-import socket
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -44,7 +42,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
-import uvicorn
 from threadpoolctl import threadpool_limits
 
 from vibrasense.config import Settings, load_settings
@@ -54,7 +51,7 @@ from vibrasense.features.spec import FeatureSpec
 from vibrasense.inference import ModelInputs, ModelScorer
 from vibrasense.models.base import Detector, get_detector
 from vibrasense.serving.app import create_app
-from vibrasense.serving.server import uvicorn_config
+from vibrasense.serving.server import serve_in_thread
 from vibrasense.signals.bearings import layout_context
 from vibrasense.signals.layouts import discover
 from vibrasense.signals.readers import read_signal
@@ -105,24 +102,8 @@ def segment_features(segments: list[np.ndarray], ref: RecordingRef, spec: Featur
 @contextlib.contextmanager
 def served(scorer: ModelScorer, settings: Settings) -> Iterator[str]:
     """The scoring service with ``scorer`` on a free loopback port, configured as ``vibrasense serve`` does."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    settings.serving.host, settings.serving.port = "127.0.0.1", port
-    app = create_app(settings, scorer)
-    server = uvicorn.Server(uvicorn_config(app, settings, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the scoring service did not start on port {port}")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with serve_in_thread(create_app(settings, scorer), settings, start_timeout_s=60, access_log=False) as url:
+        yield url
 
 
 def http_scores(url: str, segments: list[np.ndarray]) -> np.ndarray:

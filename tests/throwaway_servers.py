@@ -18,12 +18,7 @@ from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from vibrasense.serving.server import free_port
 
 
 def _wait_listening(port: int, process: subprocess.Popen, what: str, timeout: float = 15.0) -> None:

@@ -9,7 +9,6 @@ import io
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import httpx
 import pytest
 import soundfile as sf
 
+from vibrasense.serving.server import free_port
 from vibrasense.signals.synthetic import machine_sound
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,12 +40,6 @@ def _docker_problem() -> str | None:
         if result.returncode != 0:
             return f"`{' '.join(command)}` failed (run scripts/docker-up.sh): {result.stderr.strip()[:300]}"
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -77,7 +71,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         if os.environ.get("VIBRASENSE_REQUIRE_DOCKER", "") not in ("", "0"):
             pytest.fail(f"VIBRASENSE_REQUIRE_DOCKER is set but {problem}")
         pytest.skip(problem)
-    ports = {name: _free_port() for name in ("api", "mlflow", "prometheus", "alertmanager")}
+    ports = {name: free_port() for name in ("api", "mlflow", "prometheus", "alertmanager")}
     env = os.environ | {
         "COMPOSE_PROJECT_NAME": PROJECT,
         "POSTGRES_PASSWORD": secrets.token_urlsafe(16),

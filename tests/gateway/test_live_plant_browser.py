@@ -12,11 +12,11 @@ import pytest
 from mqtt_watch import SiteWatcher
 from test_gateway import running_gateway
 
-from live_server import live_server
 from vibrasense.config import Settings, load_settings
 from vibrasense.gateway import AnomalySpan, Plant, Scenario, publish
 from vibrasense.serving.app import create_app
 from vibrasense.serving.model import load_registered_scorer
+from vibrasense.serving.server import serve_in_thread
 from vibrasense.signals.synthetic import PLANT_EPOCH
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.browser, pytest.mark.slow]
@@ -93,7 +93,7 @@ def test_simulated_pump_alarms_on_topic_and_dashboard_is_acknowledged_and_clears
     with (
         SiteWatcher(site) as watcher,
         running_gateway(gateway_settings) as gateway,
-        live_server(create_app(api_settings, load_registered_scorer(api_settings))) as api,
+        serve_in_thread(create_app(api_settings, load_registered_scorer(api_settings))) as api,
     ):
         browser.get(f"{api}/?refresh=0.5")
         page = Dashboard(browser, FAILING)

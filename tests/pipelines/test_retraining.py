@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from mlflow.tracking import MlflowClient
 from vibrasense.config import Settings
 from vibrasense.errors import ModelError
 from vibrasense.features.pipeline import read_features
+from vibrasense.serving.server import free_port
 from vibrasense.signals.synthetic import write_audio_plant
 
 pytestmark = pytest.mark.slow
@@ -72,12 +72,6 @@ def _champion(settings: Settings) -> str:
     return str(client.get_model_version_by_alias(settings.tracking.registered_model, "champion").version)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _serve(settings: Settings, port: int) -> subprocess.Popen[str]:
     env = os.environ | {"VIBRASENSE_WORKDIR": str(settings.workdir), "VIBRASENSE_SERVING__API_KEY": API_KEY}
     command = [sys.executable, "-m", "vibrasense", "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -114,7 +108,7 @@ def test_retrain_promote_and_reload_the_running_service(plants: tuple[Path, Path
     assert all(run2.result(step)["skipped"] for step in STEPS[1:])
     assert _versions(weak) == ["1"]
 
-    port = _free_port()
+    port = free_port()
     server = _serve(weak, port)
     try:
         assert httpx.get(f"http://127.0.0.1:{port}/v1/model").json()["version"] == "1"

@@ -12,8 +12,8 @@ from alarm_clips import alarm_settings, mild_clip
 from synthetic_machines import faulty_clip, fitted_scorer, healthy_clip
 from test_dashboard_browser import score
 
-from live_server import live_server
 from vibrasense.serving.app import create_app
+from vibrasense.serving.server import serve_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -55,7 +55,7 @@ def test_an_engineer_sees_the_alarm_escalate_acknowledges_it_and_sees_it_clear(b
         return page()
 
     importlib.import_module("vibrasense.store")  # Feast's import (the app's start-up) before the server's deadline
-    with live_server(create_app(alarm_settings(tmp_path), fitted_scorer())) as base:
+    with serve_in_thread(create_app(alarm_settings(tmp_path), fitted_scorer())) as base:
         score(base, healthy_clip(0), "pump-1")
         browser.get(f"{base}/?refresh=0.5")
         wait = WebDriverWait(browser, 20)

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import soundfile as sf
 
-from live_server import free_port
 from vibrasense.config import load_settings
+from vibrasense.serving.server import free_port
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

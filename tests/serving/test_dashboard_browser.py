@@ -11,10 +11,10 @@ import pytest
 from synthetic_machines import PROGNOSIS_MACHINE, faulty_clip, fitted_scorer, healthy_clip, wav_bytes
 from test_drift_view import write_status
 
-from live_server import live_server
 from vibrasense.config import Settings
 from vibrasense.serving.app import create_app
 from vibrasense.serving.drift_status import MachineDriftStatus
+from vibrasense.serving.server import serve_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -62,7 +62,7 @@ def test_dashboard_lists_machines_and_shows_a_new_alarm(browser, settings: Setti
         return {row["id"]: row["status"] for row in snapshot()["rows"]}
 
     write_status(settings, MachineDriftStatus(machine_id="fan-1", drifted=True, score_shift=2.5, drifted_features=3))
-    with live_server(create_app(settings, fitted_scorer())) as base:
+    with serve_in_thread(create_app(settings, fitted_scorer())) as base:
         for seed in range(3):
             assert score(base, healthy_clip(seed), "fan-1")["is_anomaly"] is False
         assert score(base, healthy_clip(7), "pump-2")["is_anomaly"] is False
@@ -113,7 +113,7 @@ def test_dashboard_plots_the_health_of_a_machine_with_a_prognosis(browser, setti
     folder = settings.workdir / "prognostics"
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(prognosis, folder / prognosis.name)
-    with live_server(create_app(settings, fitted_scorer())) as base:
+    with serve_in_thread(create_app(settings, fitted_scorer())) as base:
         score(base, healthy_clip(1), PROGNOSIS_MACHINE)
         score(base, healthy_clip(2), "fan-1")
         browser.get(f"{base}/?refresh=0.5")

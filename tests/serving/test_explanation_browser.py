@@ -8,9 +8,9 @@ import pytest
 from explained_models import autoencoder_scorer, tabular_scorer
 from synthetic_machines import faulty_clip, healthy_clip, wav_bytes
 
-from live_server import live_server
 from vibrasense.config import Settings
 from vibrasense.serving.app import create_app
+from vibrasense.serving.server import serve_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -56,7 +56,7 @@ def score(base: str, samples, machine: str, **params: str) -> dict:
 def test_clicking_a_machine_draws_its_top_feature_contributions(browser, settings: Settings) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    with live_server(create_app(settings, tabular_scorer(settings))) as base:
+    with serve_in_thread(create_app(settings, tabular_scorer(settings))) as base:
         score(base, healthy_clip(1), "fan-1")
         verdict = score(base, faulty_clip(7), "pump-2")
         browser.get(f"{base}/?refresh=0.5")
@@ -74,7 +74,7 @@ def test_clicking_a_machine_draws_its_top_feature_contributions(browser, setting
 def test_an_autoencoder_explanation_is_a_spectrogram_with_the_error_over_it(browser, settings: Settings) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    with live_server(create_app(settings, autoencoder_scorer(settings))) as base:
+    with serve_in_thread(create_app(settings, autoencoder_scorer(settings))) as base:
         verdict = score(base, faulty_clip(8), "fan-9", explain="true")
         score(base, faulty_clip(9), "fan-9")  # not explained: the picture stays the explained one
         browser.get(f"{base}/?refresh=0.5&machine=fan-9")

@@ -25,12 +25,12 @@ import pytest
 from mixed_load import SCORING, WAV, mixed_load
 from synthetic_machines import BandEnergyScorer
 
-from live_server import live_server
 from throwaway_servers import PostgresServer, RedisServer, free_port
 from vibrasense.config import Settings, load_settings
 from vibrasense.errors import StoreError
 from vibrasense.features.names import feature_names
 from vibrasense.serving.app import create_app
+from vibrasense.serving.server import serve_in_thread
 from vibrasense.signals.records import RECORD_COLUMNS
 from vibrasense.store import apply, materialize, write_repo
 
@@ -111,7 +111,7 @@ def test_score_store_down_and_back_every_answered_score_is_stored_once(
     postgres: PostgresServer, scores_db: str, settings: Settings, scorer: BandEnergyScorer
 ) -> None:
     settings.serving.score_store_url = scores_db
-    with live_server(create_app(settings, scorer), settings) as base:
+    with serve_in_thread(create_app(settings, scorer), settings) as base:
         before = mixed_load(base, 60, 8, SCORING)
         wait_for(lambda: len(stored_ids(postgres, scores_db)) == len(before.score_ids), 10, "writing")
         events_before = stored_alarm_events(postgres, scores_db)
@@ -150,7 +150,7 @@ def test_a_frozen_score_store_costs_no_memory_and_no_answer(
     settings.serving.score_store_url = scores_db
     app = create_app(settings, scorer)
     store = app.state.service.store
-    with live_server(app, settings) as base:
+    with serve_in_thread(app, settings) as base:
         service = httpx.get(f"{base}/readyz").status_code
         with frozen(postgres):
             started = time.monotonic()
@@ -177,10 +177,10 @@ def test_scores_spooled_by_a_service_stopped_during_the_outage_are_stored_by_the
 ) -> None:
     settings.serving.score_store_url = scores_db
     postgres.stop()
-    with live_server(create_app(settings, scorer), settings) as base:
+    with serve_in_thread(create_app(settings, scorer), settings) as base:
         during = mixed_load(base, 40, 4, SCORING)
     postgres.start()
-    with live_server(create_app(settings, scorer), settings) as base:
+    with serve_in_thread(create_app(settings, scorer), settings) as base:
         wait_for(lambda: readiness(base)[0]["score_store"] == "ok", 30, "the replay at start-up")
     assert not during.transport_errors and not during.unexpected()
     assert sorted(stored_ids(postgres, scores_db)) == sorted(during.score_ids)
@@ -222,7 +222,7 @@ def test_online_store_down_and_back_scoring_goes_on_and_features_return(
 ) -> None:
     configured = online_store_on(throwaway_redis, settings)
     clip = {"file": ("clip.wav", WAV, "audio/wav")}
-    with live_server(create_app(configured, scorer), configured) as base:
+    with serve_in_thread(create_app(configured, scorer), configured) as base:
         assert httpx.post(f"{base}/v1/score/file", files=clip, data={"machine_id": "pump-7"}).status_code == 200
         wait_for(lambda: readiness(base)[0]["feature_store"] == "ok", 30, "feature store readiness")
         up = httpx.get(f"{base}/v1/machines/pump-7", timeout=10).json()
@@ -268,7 +268,7 @@ def test_mlflow_store_unreachable_at_reload_keeps_the_model_serving(
 ) -> None:
     postgres.stop()
     settings.tracking.tracking_uri = postgres.url("mlflow")
-    with live_server(create_app(settings, scorer), settings) as base:
+    with serve_in_thread(create_app(settings, scorer), settings) as base:
         reload = httpx.post(f"{base}/v1/models/reload", headers={"X-API-Key": "test-key"}, timeout=30)
         model = httpx.get(f"{base}/v1/model").json()
         scored = httpx.post(f"{base}/v1/score/file", files={"file": ("clip.wav", WAV, "audio/wav")})

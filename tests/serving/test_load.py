@@ -19,10 +19,9 @@ from mixed_load import mixed_load
 from service_process import service_process
 from synthetic_machines import BandEnergyScorer
 
-from live_server import free_port, live_server
 from vibrasense.config import Settings
 from vibrasense.serving.app import create_app
-from vibrasense.serving.server import uvicorn_config
+from vibrasense.serving.server import free_port, serve_in_thread, uvicorn_config
 from vibrasense.serving.service import SCORE_SPOOL_FILE
 
 WARM_UP = 320
@@ -65,7 +64,7 @@ def test_a_mixed_load_is_answered_and_every_answered_score_is_stored(tmp_path: P
 def test_an_idle_connection_outlives_the_clients_reuse_of_it(settings: Settings, scorer: BandEnergyScorer) -> None:
     assert uvicorn_config(create_app(settings, scorer), settings).timeout_keep_alive > LOAD_BALANCER_IDLE_S
     request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-    with live_server(create_app(settings, scorer), settings) as base:
+    with serve_in_thread(create_app(settings, scorer), settings) as base:
         port = int(base.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
             connection.sendall(request)

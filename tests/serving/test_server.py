@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 from synthetic_machines import RATE, BandEnergyScorer, healthy_clip, wav_bytes
 
-from live_server import live_server
 from vibrasense.config import Settings
 from vibrasense.inference import Verdict
 from vibrasense.serving.app import create_app
+from vibrasense.serving.server import serve_in_thread
 from vibrasense.signals.records import SignalContext
 
 
@@ -44,7 +44,7 @@ def strict(settings: Settings) -> Settings:
 
 @contextmanager
 def served(settings: Settings, scorer: BandEnergyScorer) -> Iterator[tuple[str, tuple[str, int]]]:
-    with live_server(create_app(settings, scorer), settings, log_config=None) as base:
+    with serve_in_thread(create_app(settings, scorer), settings, log_config=None) as base:
         parts = urlsplit(base)
         yield base, (parts.hostname or "127.0.0.1", parts.port or 80)
 

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -31,6 +30,7 @@ from vibrasense.config import Settings, load_settings
 from vibrasense.errors import StoreError
 from vibrasense.features.names import feature_names
 from vibrasense.features.spec import FeatureSpec
+from vibrasense.serving.server import free_port
 from vibrasense.signals.records import RECORD_COLUMNS
 from vibrasense.store import (
     OnlineFeatureClient,
@@ -403,12 +403,6 @@ def test_the_definitions_file_says_what_apply_registers(tmp_path: Path, monkeypa
     assert all(o == ours[o.name] for o in theirs)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def redis_with_password(tmp_path: Path) -> Iterator[tuple[int, str]]:
     """A real redis-server of this test's own that requires a password: ``(port, password)``."""
@@ -418,7 +412,7 @@ def redis_with_password(tmp_path: Path) -> Iterator[tuple[int, str]]:
         if os.environ.get("VIBRASENSE_REQUIRE_SERVERS", "") not in ("", "0"):
             pytest.fail(reason)
         pytest.skip(reason)
-    port, password = _free_port(), f"pw-{uuid.uuid4().hex[:12]}"
+    port, password = free_port(), f"pw-{uuid.uuid4().hex[:12]}"
     args = ["--bind", "127.0.0.1", "--port", str(port), "--requirepass", password]
     args += ["--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
     server = subprocess.Popen([binary, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -15,12 +15,20 @@ therefore serves with uvicorn's own protocol extended by :class:`ClientGuard`:
 The body has its own deadline (``serving.body_timeout_s``, :mod:`vibrasense.serving.body_limit`); idle
 keep-alive (``serving.keep_alive_s``) and the graceful shutdown (``serving.graceful_shutdown_s``) are
 uvicorn's options.
+
+:func:`serve_in_thread` runs the same server in a thread of the calling process, on a free loopback port,
+for as long as a ``with`` block lasts: a notebook, a test or a benchmark that talks to the real service.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
@@ -154,3 +162,35 @@ def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Conf
 def serve(app: Any, settings: Settings, **options: Any) -> None:
     """Run the service under uvicorn until it is stopped (see :func:`uvicorn_config`)."""
     uvicorn.Server(uvicorn_config(app, settings, **options)).run()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serve_in_thread(
+    app: Any, settings: Settings | None = None, start_timeout_s: float = 120.0, **options: Any
+) -> Iterator[str]:
+    """Serve ``app`` as :func:`serve` does, on a free loopback port, in a thread, until the block ends; yields the
+    base URL. ``settings`` default to those the app was created with (``create_app``); their host and port are
+    set to the ones served. ``options`` go to uvicorn (``log_level`` defaults to ``warning``)."""
+    settings = settings or app.state.service.settings
+    port = free_port()
+    settings.serving.host, settings.serving.port = "127.0.0.1", port
+    server = uvicorn.Server(uvicorn_config(app, settings, **({"log_level": "warning"} | options)))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s  # the start-up imports Feast: tens of seconds on a busy machine
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the scoring service did not start on port {port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
