@@ -44,6 +44,21 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def dcase_subset(tmp_path: Path, shared_data: Path) -> Path:
+    """A DCASE-layout folder under ``tmp_path / "recordings"`` linking the shared DCASE 2020 clips: the first 16
+    normal training clips and one anomalous test clip; returns that anomalous clip (in the shared data)."""
+    dcase = shared_data / "dcase2020" / "unknown_machine"
+    recordings = tmp_path / "recordings" / "unknown_machine"
+    (recordings / "train").mkdir(parents=True)
+    (recordings / "test").mkdir()
+    for clip in sorted((dcase / "train").glob("*.wav"))[:16]:
+        (recordings / "train" / clip.name).symlink_to(clip)
+    anomaly = next((dcase / "test").glob("anomaly_*.wav"))
+    (recordings / "test" / anomaly.name).symlink_to(anomaly)
+    return anomaly
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip server tests, with the reason, where no server runs; in CI (strict) they run and fail."""
     if _require("VIBRASENSE_REQUIRE_SERVERS"):

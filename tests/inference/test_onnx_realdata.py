@@ -92,7 +92,7 @@ def test_cwru_bearing_segments_score_the_same_with_their_envelope_features(tmp_p
 
 
 def test_the_registered_champion_exports_and_the_service_scores_it_with_onnx_runtime(
-    tmp_path: Path, shared_data: Path
+    tmp_path: Path, dcase_subset: Path
 ) -> None:
     from vibrasense.features.pipeline import extract_features
     from vibrasense.registry import load_scorer
@@ -100,20 +100,14 @@ def test_the_registered_champion_exports_and_the_service_scores_it_with_onnx_run
     from vibrasense.serving.model import load_registered_scorer
     from vibrasense.training import train_and_register
 
-    dcase = shared_data / "dcase2020" / "unknown_machine"
-    recordings = tmp_path / "recordings" / "unknown_machine"
-    (recordings / "train").mkdir(parents=True)
-    (recordings / "test").mkdir()
-    for clip in sorted((dcase / "train").glob("*.wav"))[:16]:
-        (recordings / "train" / clip.name).symlink_to(clip)
-    anomaly = next((dcase / "test").glob("anomaly_*.wav"))
-    (recordings / "test" / anomaly.name).symlink_to(anomaly)
+    anomaly = dcase_subset
     workdir = tmp_path / "work"
     settings = load_settings(None, workdir=workdir, training={"model": "mahalanobis"})
     run = extract_features([tmp_path / "recordings"], workdir / "features", settings)
     train_and_register(settings, run.out_dir)
     native = load_scorer(settings, "champion")
-    clips = [(_wav(anomaly), 16_000.0), (_wav(sorted((dcase / "train").glob("*.wav"))[-1]), 16_000.0)]
+    normal = sorted((anomaly.parents[1] / "train").glob("*.wav"))[-1]  # a training clip the model did not see
+    clips = [(_wav(anomaly), 16_000.0), (_wav(normal), 16_000.0)]
 
     out = tmp_path / "edge"
     command = [sys.executable, "-m", "vibrasense", "--workdir", str(workdir), "models", "export"]

@@ -18,20 +18,13 @@ from vibrasense.serving.server import free_port
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 
-def test_serve_loads_the_registered_champion_and_scores_real_clips(tmp_path: Path, shared_data: Path) -> None:
+def test_serve_loads_the_registered_champion_and_scores_real_clips(tmp_path: Path, dcase_subset: Path) -> None:
     # Imported here: the rest of tests/serving collects without the training stack (Lightning, MLflow).
     from vibrasense.features.pipeline import extract_features
     from vibrasense.registry import load_scorer
     from vibrasense.training import train_and_register
 
-    dcase = shared_data / "dcase2020" / "unknown_machine"
-    recordings = tmp_path / "recordings" / "unknown_machine"
-    (recordings / "train").mkdir(parents=True)
-    (recordings / "test").mkdir()
-    for clip in sorted((dcase / "train").glob("*.wav"))[:16]:
-        (recordings / "train" / clip.name).symlink_to(clip)
-    anomaly = next((dcase / "test").glob("anomaly_*.wav"))
-    (recordings / "test" / anomaly.name).symlink_to(anomaly)
+    anomaly = dcase_subset
 
     workdir = tmp_path / "work"
     settings = load_settings(None, workdir=workdir, training={"model": "isolation-forest"})
