@@ -12,6 +12,7 @@ import pytest
 from mqtt_watch import SiteWatcher
 from test_gateway import running_gateway
 
+from dashboard_polls import after_two_polls
 from vibrasense.config import Settings, load_settings
 from vibrasense.gateway import AnomalySpan, Plant, Scenario, publish
 from vibrasense.serving.app import create_app
@@ -64,11 +65,8 @@ class Dashboard:
         return self.browser.execute_script(PAGE_JS, self.machine_id)
 
     def after_next_poll(self) -> dict:
-        """The page two polls later: the second poll began after everything stored before the call."""
-        for _ in range(2):
-            before = self.look()["updated"]
-            self.wait.until(lambda _, before=before: self.look()["updated"] != before)
-        return self.look()
+        """The page once everything stored before the call shows (:func:`after_two_polls`)."""
+        return after_two_polls(self.look, self.wait)
 
 
 def collapsed(states: list[str | None]) -> list[str | None]:

@@ -12,6 +12,7 @@ from alarm_clips import alarm_settings, mild_clip
 from synthetic_machines import faulty_clip, fitted_scorer, healthy_clip
 from test_dashboard_browser import score
 
+from dashboard_polls import after_two_polls
 from vibrasense.serving.app import create_app
 from vibrasense.serving.server import serve_in_thread
 
@@ -47,13 +48,6 @@ def test_an_engineer_sees_the_alarm_escalate_acknowledges_it_and_sees_it_clear(b
     def machine_state() -> str | None:
         return page()["machines"].get("pump-1", {}).get("state")
 
-    def next_poll() -> dict:
-        """The page two polls later: the second one began after every score sent before the call."""
-        for _ in range(2):
-            before = page()["updated"]
-            wait.until(lambda _, before=before: page()["updated"] != before)
-        return page()
-
     importlib.import_module("vibrasense.store")  # Feast's import (the app's start-up) before the server's deadline
     with serve_in_thread(create_app(alarm_settings(tmp_path), fitted_scorer())) as base:
         score(base, healthy_clip(0), "pump-1")
@@ -75,7 +69,8 @@ def test_an_engineer_sees_the_alarm_escalate_acknowledges_it_and_sees_it_clear(b
         assert alarm["id"] == warning["id"] and alarm["status"] == "active"  # escalated, the same alarm
 
         button = browser.find_element(By.CSS_SELECTOR, "#alarms button.ack")
-        next_poll()  # an unchanged alarm keeps its row: the button found before the refresh is still the one shown
+        # an unchanged alarm keeps its row: the button found before the refresh is still the one shown
+        after_two_polls(page, wait)
         button.click()
         wait.until(lambda _: browser.find_element(By.ID, "credentials").get_attribute("open") is not None)
         browser.find_element(By.ID, "engineer").send_keys("ana")
@@ -89,7 +84,7 @@ def test_an_engineer_sees_the_alarm_escalate_acknowledges_it_and_sees_it_clear(b
         assert (stored["status"], stored["acknowledged_by"]) == ("acknowledged", "ana")
 
         score(base, healthy_clip(5), "pump-1")  # one normal clip: the reset delay needs three in a row
-        shown = next_poll()
+        shown = after_two_polls(page, wait)
         assert shown["machines"]["pump-1"]["state"] == "alarm" and shown["alarms"][0]["status"] == "acknowledged"
 
         for seed in (6, 7):
