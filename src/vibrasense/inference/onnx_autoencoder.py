@@ -4,7 +4,8 @@ The graph holds everything :meth:`AutoencoderDetector.score_one` does to a spect
 the windows of :func:`vibrasense.models.windows.window_offsets` (every ``score_hop`` frames, plus one
 aligned to the end; a clip shorter than a window edge-padded, as :func:`take_window` does), the per-band
 standardisation, the torch module on every window at once, and the detector's aggregation of the residuals
-over time (``band-offset`` or ``mean``, see :mod:`vibrasense.models.autoencoder`).
+over time (``band-offset-spread``, ``band-offset``, ``band-spread`` or ``mean``, see
+:mod:`vibrasense.models.autoencoder`).
 It is exported from torch with ``torch.onnx.export`` (the dynamo exporter), the number of frames dynamic.
 """
 
@@ -17,7 +18,7 @@ import onnx
 import torch
 from torch import nn
 
-from vibrasense.models.autoencoder import AutoencoderDetector
+from vibrasense.models.autoencoder import MIN_REFERENCE_SCORE, MIN_RESIDUAL_VARIANCE, AutoencoderDetector
 from vibrasense.models.cnn_ae.detector import CnnAEDetector
 
 INPUT = "logmel"
@@ -36,10 +37,14 @@ class _ClipScore(nn.Module):
         self.image = isinstance(detector, CnnAEDetector)  # (batch, 1, n_mels, frames) rather than flat vectors
         self.register_buffer("mean", torch.as_tensor(np.asarray(detector.mean_, dtype=np.float32)))
         self.register_buffer("std", torch.as_tensor(np.asarray(detector.std_, dtype=np.float32)))
-        self.band_offset = detector.score_aggregation == "band-offset"
-        if self.band_offset:
-            self.register_buffer("offset_mean", torch.as_tensor(np.asarray(detector.offset_mean_, dtype=np.float32)))
-            self.register_buffer("offset_std", torch.as_tensor(np.asarray(detector.offset_std_, dtype=np.float32)))
+        self.aggregation = detector.score_aggregation
+        if self.aggregation != "mean":
+            for name in ("offset_mean", "offset_std", "spread_mean", "spread_std"):
+                if hasattr(detector, f"{name}_"):  # no spread statistics in a folder saved before band-spread
+                    self.register_buffer(name, torch.as_tensor(np.asarray(getattr(detector, f"{name}_"), np.float32)))
+        if self.aggregation == "band-offset-spread":
+            self.offset_reference = max(detector.offset_reference_, MIN_REFERENCE_SCORE)
+            self.spread_reference = max(detector.spread_reference_, MIN_REFERENCE_SCORE)
 
     def forward(self, spectrogram: torch.Tensor) -> torch.Tensor:
         frames = spectrogram.shape[0]
@@ -50,11 +55,19 @@ class _ClipScore(nn.Module):
         windows = (spectrogram[rows] - self.mean) / self.std  # (windows, window, n_mels)
         batch = windows.transpose(1, 2)[:, None] if self.image else windows.reshape(windows.shape[0], -1)
         residual = self.module(batch) - batch
-        if self.band_offset:
-            # each band's mean residual over windows and frames: images are (windows, 1, n_mels, window)
-            offset = residual.mean(dim=(0, 1, 3)) if self.image else residual.reshape(windows.shape).mean(dim=(0, 1))
-            return (((offset - self.offset_mean) / self.offset_std) ** 2).mean()
-        return (residual**2).flatten(1).mean(dim=1).mean()
+        if self.aggregation == "mean":
+            return (residual**2).flatten(1).mean(dim=1).mean()
+        # each band's residuals over windows and frames, as (windows, 1, n_mels, window) images
+        bands = residual if self.image else residual.reshape(windows.shape).transpose(1, 2)[:, None]
+        offset = bands.mean(dim=(0, 1, 3))
+        offset_score = (((offset - self.offset_mean) / self.offset_std) ** 2).mean()
+        if self.aggregation == "band-offset":
+            return offset_score
+        variance = torch.clamp((bands**2).mean(dim=(0, 1, 3)) - offset**2, min=MIN_RESIDUAL_VARIANCE)
+        spread_score = (((0.5 * torch.log(variance) - self.spread_mean) / self.spread_std) ** 2).mean()
+        if self.aggregation == "band-spread":
+            return spread_score
+        return torch.maximum(offset_score / self.offset_reference, spread_score / self.spread_reference)
 
 
 def autoencoder_to_onnx(detector: AutoencoderDetector) -> onnx.ModelProto:

@@ -29,7 +29,7 @@ class CnnAEDetector(AutoencoderDetector):
         seed: int = 42,
         threshold_method: str = "percentile",
         threshold_percentile: float = 95.0,
-        score_aggregation: str = "band-offset",
+        score_aggregation: str = "band-offset-spread",
     ) -> None:
         super().__init__(
             z_dim,
