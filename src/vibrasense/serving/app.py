@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
-from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -26,7 +25,7 @@ from vibrasense.config import Settings
 from vibrasense.inference import Scorer, limit_process_threads
 from vibrasense.serving import problems
 from vibrasense.serving.body_limit import BodySizeLimit
-from vibrasense.serving.dependencies import json_body_schemas
+from vibrasense.serving.dependencies import ScoringThreads, json_body_schemas
 from vibrasense.serving.health import PrognosisReader
 from vibrasense.serving.instrumentation import MetricsMiddleware
 from vibrasense.serving.metrics import ServingMetrics
@@ -51,7 +50,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     service: ScoringService = app.state.service
     online: OnlineFeatures = app.state.online
-    app.state.scoring_threads = CapacityLimiter(service.settings.serving.scoring_threads or _cores())
+    app.state.scoring_threads = ScoringThreads(service.settings.serving.scoring_threads or _cores())
     limit_process_threads()
     await run_in_threadpool(service.start)
     await run_in_threadpool(online.start)

@@ -13,9 +13,11 @@ OpenAPI still shows their typed schemas: :data:`JSON_BODIES` are added to its co
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
-from anyio import CapacityLimiter
+from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
@@ -60,12 +62,26 @@ async def get_scorer(service: ServiceDep) -> Scorer:
 ScorerDep = Annotated[Scorer, Depends(get_scorer)]
 
 
-async def get_scoring_threads(request: Request) -> CapacityLimiter:
-    """The worker threads recordings are scored in (serving.scoring_threads of them)."""
+T = TypeVar("T")
+
+
+class ScoringThreads:
+    """The worker threads recordings are scored in, ``count`` of them; a call waits for a free one."""
+
+    def __init__(self, count: int) -> None:
+        self.limiter = CapacityLimiter(count)
+
+    async def run(self, call: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``call(*args, **kwargs)`` in one of the scoring threads."""
+        return await to_thread.run_sync(partial(call, *args, **kwargs), limiter=self.limiter)
+
+
+async def get_scoring_threads(request: Request) -> ScoringThreads:
+    """The app's scoring threads (serving.scoring_threads of them)."""
     return request.app.state.scoring_threads
 
 
-ScoringThreadsDep = Annotated[CapacityLimiter, Depends(get_scoring_threads)]
+ScoringThreadsDep = Annotated[ScoringThreads, Depends(get_scoring_threads)]
 
 
 async def get_online_features(request: Request) -> OnlineFeatures:

@@ -9,10 +9,8 @@ machine they name.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any, TypeVar
 
-from anyio import to_thread
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -108,7 +106,7 @@ async def score(
     explain: ExplainQuery = False,
 ) -> ScoreResponse:
     """Score one recording sent as JSON samples or base64 PCM."""
-    return await to_thread.run_sync(partial(service.score, request, scorer, explain=explain), limiter=threads)
+    return await threads.run(service.score, request, scorer, explain=explain)
 
 
 @router.post("/file", response_model=ScoreResponse)
@@ -123,7 +121,7 @@ async def score_file(
     upload = Upload(  # read in place
         form.file.file, form.machine_id, form.bearing, form.shaft_hz, form.channel, sensor=form.sensor
     )
-    return await to_thread.run_sync(partial(service.score, upload, scorer, explain=explain), limiter=threads)
+    return await threads.run(service.score, upload, scorer, explain=explain)
 
 
 @router.post("/batch", response_model=BatchResponse, openapi_extra=json_body_openapi(BatchRequest))
@@ -135,8 +133,7 @@ async def score_batch(
     explain: ExplainQuery = False,
 ) -> BatchResponse:
     """Score several JSON recordings; a refused one is reported in ``errors`` and the others are scored."""
-    score = partial(service.score_batch, recordings, scorer, explain=explain)
-    return await to_thread.run_sync(score, limiter=threads)
+    return await threads.run(service.score_batch, recordings, scorer, explain=explain)
 
 
 @router.post("/batch/files", response_model=BatchResponse)
@@ -161,7 +158,7 @@ async def score_files(
         Upload(upload.file, *values, field=f"files[{index}]", sensor=sensors[index])
         for index, (upload, values) in enumerate(zip(form.files, fields, strict=True))
     ]
-    return await to_thread.run_sync(partial(service.score_batch, uploads, scorer, explain=explain), limiter=threads)
+    return await threads.run(service.score_batch, uploads, scorer, explain=explain)
 
 
 def per_file(name: str, values: list[T] | None, count: int) -> list[T | None]:
