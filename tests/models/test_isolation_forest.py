@@ -11,6 +11,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from vibrasense.config import load_settings
+from vibrasense.errors import ModelError
 from vibrasense.features.pipeline import extract_features
 from vibrasense.inference.onnx_runtime import session_options
 from vibrasense.inference.onnx_tabular import INPUT, tabular_to_onnx
@@ -57,3 +58,9 @@ def test_oblique_and_axis_parallel_forests_export_to_onnx_with_equal_scores() ->
         session = onnxruntime.InferenceSession(tabular_to_onnx(detector).SerializeToString(), session_options())
         (exported,) = session.run(None, {INPUT: test[detector.kept_columns_].to_numpy(np.float64)})
         np.testing.assert_allclose(exported, detector.score(test), rtol=1e-9)
+
+
+def test_a_negative_number_of_directions_is_refused_naming_the_parameter() -> None:
+    table = pd.DataFrame({"a": np.arange(10.0), "b": np.arange(10.0) ** 2})
+    with pytest.raises(ModelError, match=r"directions_per_column=-1\.0 is negative"):
+        get_detector("isolation-forest", directions_per_column=-1.0).fit(table)

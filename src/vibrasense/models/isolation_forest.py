@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.ensemble import IsolationForest
 from sklearn.pipeline import Pipeline
 
+from vibrasense.errors import ModelError
 from vibrasense.models.tabular import TabularDetector
 
 DIRECTIONS_STEP = "directions"
@@ -53,7 +54,12 @@ class IsolationForestDetector(TabularDetector):
             random_state=self.random_state,
             n_jobs=1,
         )
-        if self.directions_per_column <= 0:
+        if self.directions_per_column < 0:
+            raise ModelError(
+                f"{self.name}: directions_per_column={self.directions_per_column} is negative; give 0 for splits "
+                "along the features only, or the number of random split directions per feature column (default 1)"
+            )
+        if self.directions_per_column == 0:
             return forest
         directions = AxesAndRandomDirections(
             round(self.directions_per_column * len(self.kept_columns_)), self.random_state
