@@ -72,7 +72,7 @@ BASELINE = "dense-ae (mean)"  # the DCASE 2020 Task 2 baseline: dense-ae scored 
 AUTOENCODERS: dict[str, tuple[str, dict[str, Any]]] = {
     "cnn-ae": ("cnn-ae", {}),
     "dense-ae": ("dense-ae", {}),
-    BASELINE: ("dense-ae", {"score_aggregation": "mean"}),
+    BASELINE: ("dense-ae", {"score_aggregation": "mean", "score_hop_frames": 1}),
 }
 MIMII_DETECTORS = AUTOENCODERS | {name: (name, {}) for name in MIMII_TABULAR}
 DCASE_DETECTORS = AUTOENCODERS

@@ -33,12 +33,15 @@ def clips(n: int, shift: float = 0.0, seed: int = 0, noise: float = 3.0) -> list
 
 
 def _strip_new_fields(folder: Path) -> None:
-    """Make ``folder`` look like one saved before band-offset scoring and overlapping cnn-ae patches."""
+    """Make ``folder`` look like one saved before band-offset scoring, overlapping cnn-ae patches, the cnn-ae's
+    width and the dense-ae's scoring hop were parameters."""
     state = json.loads((folder / STATE_FILE).read_text())
     del state["offset_mean"], state["offset_std"]
     (folder / STATE_FILE).write_text(json.dumps(state))
     meta = json.loads((folder / DETECTOR_FILE).read_text())
-    meta["params"] = {k: v for k, v in meta["params"].items() if k not in ("score_aggregation", "score_hop_frames")}
+    meta["params"] = {
+        k: v for k, v in meta["params"].items() if k not in ("score_aggregation", "score_hop_frames", "base_channels")
+    }
     (folder / DETECTOR_FILE).write_text(json.dumps(meta))
 
 
@@ -54,13 +57,20 @@ def test_band_offset_statistics_are_saved_with_the_model(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("name", ["cnn-ae", "dense-ae"])
 def test_a_folder_saved_before_band_offsets_scores_as_it_was_trained(name: str, tmp_path: Path) -> None:
-    legacy = {"score_aggregation": "mean"} | ({"patch_frames": 16, "score_hop_frames": 16} if name == "cnn-ae" else {})
+    # what those folders were: cnn-ae 32 channels wide, scoring its training hop; dense-ae scoring every frame
+    before = (
+        {"patch_frames": 16, "score_hop_frames": 16, "base_channels": 32}
+        if name == "cnn-ae"
+        else {"score_hop_frames": 1}
+    )
+    legacy = {"score_aggregation": "mean"} | before
     detector = get_detector(name, **TINY, **legacy).fit(clips(6))
     detector.save(tmp_path)
     _strip_new_fields(tmp_path)
     loaded = load_detector(tmp_path)
     assert loaded.score_aggregation == "mean"
     assert loaded.score_hop == detector.score_hop
+    assert loaded.get_params() == detector.get_params()
     test = clips(3, shift=6.0, seed=4)
     assert loaded.score(test) == pytest.approx(detector.score(test), rel=1e-6)
 

@@ -8,6 +8,7 @@ import inspect
 import json
 import subprocess
 import sys
+import typing
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -100,8 +101,11 @@ def other_values(detector: Detector) -> dict[str, Any]:
     Only the types matter here (nothing is fitted); a text keeps its value, as no other is known valid.
     """
     changed: dict[str, Any] = {}
+    annotations = typing.get_type_hints(type(detector).__init__)
     for key, value in detector.get_params().items():
-        if isinstance(value, bool):
+        if value is None and int in typing.get_args(annotations[key]):
+            changed[key] = 3  # an optional count (None: the detector's own choice)
+        elif isinstance(value, bool):
             changed[key] = not value
         elif isinstance(value, int):
             changed[key] = value + 1

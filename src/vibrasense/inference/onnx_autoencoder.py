@@ -63,7 +63,9 @@ class _ClipScore(nn.Module):
         offset_score = (((offset - self.offset_mean) / self.offset_std) ** 2).mean()
         if self.aggregation == "band-offset":
             return offset_score
-        variance = torch.clamp((bands**2).mean(dim=(0, 1, 3)) - offset**2, min=MIN_RESIDUAL_VARIANCE)
+        # two passes: in single precision the mean square less the squared mean cancels for steady residuals
+        deviation = bands - offset[None, None, :, None]
+        variance = torch.clamp((deviation**2).mean(dim=(0, 1, 3)), min=MIN_RESIDUAL_VARIANCE)
         spread_score = (((0.5 * torch.log(variance) - self.spread_mean) / self.spread_std) ** 2).mean()
         if self.aggregation == "band-spread":
             return spread_score

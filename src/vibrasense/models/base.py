@@ -45,6 +45,9 @@ class Detector(BaseEstimator):
     # True for a detector that selects among others: its fit also takes labelled validation recordings
     # (X_val, y_val) and log-mel spectrograms (logmel, logmel_val)
     selects_on_validation: ClassVar[bool] = False
+    # hyper-parameters added after folders of this detector were first saved, with the value every folder
+    # saved before them was trained with: such a folder loads as it was trained, not with today's default
+    added_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, threshold_method: str = "percentile", threshold_percentile: float = 95.0) -> None:
         self.threshold_method = threshold_method
@@ -235,7 +238,8 @@ def load_detector(directory: Path | str) -> Detector:
     if not meta_path.is_file():
         raise ModelError(f"{folder}: no {DETECTOR_FILE} here; is this a folder written by Detector.save?")
     meta = json.loads(meta_path.read_text())
-    detector = detector_class(meta["detector"])(**meta["params"])
+    cls = detector_class(meta["detector"])
+    detector = cls(**(cls.added_params | meta["params"]))
     detector._load_state(folder)
     detector.threshold_ = float(meta["threshold_"])
     detector.training_scores_ = np.asarray(meta.get("training_scores_", []), dtype=np.float64)

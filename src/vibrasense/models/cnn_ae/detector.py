@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -11,15 +11,19 @@ from vibrasense.models.cnn_ae.torch_model import CnnAutoencoder
 
 
 class CnnAEDetector(AutoencoderDetector):
-    """Trains on non-overlapping ``patch_frames`` patches; scores overlapping ones, every ``score_hop_frames``."""
+    """Trains on non-overlapping ``patch_frames`` patches; scores one every ``score_hop_frames`` (overlapping
+    when less than the patch; None: one patch after another). ``base_channels`` is the width of the first
+    convolution (doubling after it)."""
 
     name = "cnn-ae"
+    added_params: ClassVar[dict[str, Any]] = {"base_channels": 32}
 
     def __init__(
         self,
         z_dim: int = 40,
+        base_channels: int = 8,
         patch_frames: int = 32,
-        score_hop_frames: int = 8,
+        score_hop_frames: int | None = None,
         learning_rate: float = 1e-3,
         max_epochs: int = 30,
         batch_size: int = 64,
@@ -44,6 +48,7 @@ class CnnAEDetector(AutoencoderDetector):
             threshold_percentile,
             score_aggregation,
         )
+        self.base_channels = base_channels
         self.patch_frames = patch_frames
         self.score_hop_frames = score_hop_frames
 
@@ -57,18 +62,18 @@ class CnnAEDetector(AutoencoderDetector):
 
     @property
     def score_hop(self) -> int:
-        return self.score_hop_frames
+        return self.patch_frames if self.score_hop_frames is None else self.score_hop_frames
 
     def legacy_params(self) -> dict[str, Any]:
         return super().legacy_params() | {"score_hop_frames": self.patch_frames}
 
     def build_module(self, n_mels: int) -> CnnAutoencoder:
-        return CnnAutoencoder(n_mels, self.patch_frames, self.z_dim)
+        return CnnAutoencoder(n_mels, self.patch_frames, self.z_dim, self.base_channels)
 
     def build_lightning(self, n_mels: int) -> Any:
         from vibrasense.models.cnn_ae.lightning_model import CnnAELightning
 
-        return CnnAELightning(n_mels, self.patch_frames, self.z_dim, self.learning_rate)
+        return CnnAELightning(n_mels, self.patch_frames, self.z_dim, self.base_channels, self.learning_rate)
 
     def to_input(self, windows: np.ndarray) -> np.ndarray:
         # (batch, frames, mels) -> (batch, 1, mels, frames): mel bands are the image height

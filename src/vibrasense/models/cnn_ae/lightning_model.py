@@ -9,6 +9,6 @@ from vibrasense.models.lightning_autoencoder import ReconstructionLightning
 class CnnAELightning(ReconstructionLightning):
     """MSE training of the convolutional autoencoder on normalised log-mel patches."""
 
-    def __init__(self, n_mels: int, frames: int, z_dim: int, learning_rate: float) -> None:
-        super().__init__(CnnAutoencoder(n_mels, frames, z_dim), learning_rate)
+    def __init__(self, n_mels: int, frames: int, z_dim: int, base_channels: int, learning_rate: float) -> None:
+        super().__init__(CnnAutoencoder(n_mels, frames, z_dim, base_channels), learning_rate)
         self.save_hyperparameters()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -11,15 +11,18 @@ from vibrasense.models.dense_ae.torch_model import DenseAutoencoder
 
 
 class DenseAEDetector(AutoencoderDetector):
-    """Scores a clip by the mean MSE over all its context vectors (n_mels x ``context_frames``, hop 1)."""
+    """Context vectors of n_mels x ``context_frames``: trained on one every ``train_hop_frames``, scored on one
+    every ``score_hop_frames`` (the DCASE baseline scores every frame: 1)."""
 
     name = "dense-ae"
+    added_params: ClassVar[dict[str, Any]] = {"score_hop_frames": 1}
 
     def __init__(
         self,
         z_dim: int = 8,
         context_frames: int = 5,
         train_hop_frames: int = 1,
+        score_hop_frames: int = 4,
         learning_rate: float = 1e-3,
         max_epochs: int = 30,
         batch_size: int = 64,
@@ -46,6 +49,7 @@ class DenseAEDetector(AutoencoderDetector):
         )
         self.context_frames = context_frames
         self.train_hop_frames = train_hop_frames
+        self.score_hop_frames = score_hop_frames
 
     @property
     def window(self) -> int:
@@ -57,7 +61,7 @@ class DenseAEDetector(AutoencoderDetector):
 
     @property
     def score_hop(self) -> int:
-        return 1
+        return self.score_hop_frames
 
     def build_module(self, n_mels: int) -> DenseAutoencoder:
         return DenseAutoencoder(n_mels * self.context_frames, z_dim=self.z_dim)
