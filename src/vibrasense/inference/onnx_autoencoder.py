@@ -36,7 +36,7 @@ class _ClipScore(nn.Module):
         self.hop = int(detector.score_hop)
         self.image = isinstance(detector, CnnAEDetector)  # (batch, 1, n_mels, frames) rather than flat vectors
         self.register_buffer("mean", torch.as_tensor(np.asarray(detector.mean_, dtype=np.float32)))
-        self.register_buffer("std", torch.as_tensor(np.asarray(detector.std_, dtype=np.float32)))
+        self.register_buffer("scale", torch.as_tensor(1.0 / np.asarray(detector.std_, dtype=np.float32)))
         self.aggregation = detector.score_aggregation
         if self.aggregation != "mean":
             for name in ("offset_mean", "offset_std", "spread_mean", "spread_std"):
@@ -52,7 +52,7 @@ class _ClipScore(nn.Module):
         count = (last + self.hop - 1) // self.hop + 1  # offsets every hop up to `last`, and `last` itself
         offsets = torch.clamp(torch.arange(count) * self.hop, max=last)
         rows = torch.clamp(offsets[:, None] + torch.arange(self.window)[None, :], max=frames - 1)  # edge padding
-        windows = (spectrogram[rows] - self.mean) / self.std  # (windows, window, n_mels)
+        windows = (spectrogram[rows] - self.mean) * self.scale  # (windows, window, n_mels)
         batch = windows.transpose(1, 2)[:, None] if self.image else windows.reshape(windows.shape[0], -1)
         residual = self.module(batch) - batch
         if self.aggregation == "mean":
@@ -65,7 +65,7 @@ class _ClipScore(nn.Module):
             return offset_score
         # two passes: in single precision the mean square less the squared mean cancels for steady residuals
         deviation = bands - offset[None, None, :, None]
-        variance = torch.clamp((deviation**2).mean(dim=(0, 1, 3)), min=MIN_RESIDUAL_VARIANCE)
+        variance = torch.clamp((deviation * deviation).mean(dim=(0, 1, 3)), min=MIN_RESIDUAL_VARIANCE)
         spread_score = (((0.5 * torch.log(variance) - self.spread_mean) / self.spread_std) ** 2).mean()
         if self.aggregation == "band-spread":
             return spread_score
