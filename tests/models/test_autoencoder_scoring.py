@@ -138,7 +138,12 @@ def test_onnx_graph_aggregates_as_the_detector(name: str, aggregation: str) -> N
 
 @pytest.mark.parametrize(
     ("params", "message"),
-    [({"score_aggregation": "max"}, "unknown"), ({"score_hop_frames": 0}, "hop"), ({"score_hop_frames": 17}, "hop")],
+    [
+        ({"score_aggregation": "max"}, "unknown"),
+        ({"score_hop_frames": 0}, "hop"),
+        ({"score_hop_frames": 17}, "hop"),
+        ({"base_channels": 0}, "base_channels=0"),
+    ],
 )
 def test_bad_scoring_parameters_are_refused_before_training(params: dict, message: str) -> None:
     with pytest.raises(ModelError, match=message):
