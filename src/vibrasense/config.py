@@ -60,6 +60,14 @@ class VibrationSettings(_Section):
         default=[0, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000],
         description="Edges of the FFT bands whose energies become features (ascending, Hz).",
     )
+    band_estimator: Literal["welch", "periodogram"] = Field(
+        "welch",
+        description="How band energies are estimated: 'welch' (mean of half-overlapping Hann frames of "
+        "band_frame samples, each less its mean; shares the log-mel's frames when the recording is at the audio "
+        "rate and band_frame is the log-mel's n_fft) or 'periodogram' (one FFT of the whole recording, as feature "
+        "specs saved before this option).",
+    )
+    band_frame: int = Field(1024, ge=16, description="Samples per Welch frame (band_estimator 'welch').")
     bearing: str = Field("auto", description="Bearing preset (cwru-6205-de, ims-za2115, femto) or 'auto'.")
     shaft_hz: float | None = Field(None, gt=0, description="Shaft speed; else taken from the recording.")
 

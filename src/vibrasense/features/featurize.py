@@ -17,7 +17,7 @@ import numpy as np
 
 from vibrasense.config import VibrationSettings
 from vibrasense.errors import InputError
-from vibrasense.features import spectral, vibration
+from vibrasense.features import spectral, vibration, welch
 from vibrasense.features.names import AUDIO_FEATURES, ENVELOPE_FEATURES, vibration_feature_names
 from vibrasense.features.spec import FeatureSpec
 from vibrasense.signals.bearings import BearingGeometry, get_bearing
@@ -112,15 +112,19 @@ def featurize_batch(
     want_vibration = not layout.vibration.isdisjoint(wanted)
     values: list[dict[str, float]] = [{} for _ in recordings]
     logmels: list[np.ndarray | None] = [None] * len(recordings)
+    shared_bands: dict[int, dict[str, float]] = {}
+    if want_audio:
+        want_features = not layout.audio.isdisjoint(wanted)
+        share = want_vibration and welch.shares_logmel_frames(spec.vibration, spec.logmel)
+        for position, (spectrogram, features, bands) in _audio(recordings, spec, logmel, want_features, share).items():
+            values[position] |= features
+            logmels[position] = spectrogram
+            if bands:
+                shared_bands[position] = bands
     if want_vibration:
         want_envelope = not layout.envelope.isdisjoint(wanted)
         for position, recording in enumerate(recordings):
-            values[position] |= _vibration(recording, spec, want_envelope)
-    if want_audio:
-        want_features = not layout.audio.isdisjoint(wanted)
-        for position, (spectrogram, features) in _audio(recordings, spec, logmel, want_features).items():
-            values[position] |= features
-            logmels[position] = spectrogram
+            values[position] |= _vibration(recording, spec, want_envelope, shared_bands.get(position))
     return [
         Featurized({c: found[c] for c in wanted}, spectrogram)
         for found, spectrogram in zip(values, logmels, strict=True)
@@ -151,27 +155,39 @@ def _layout(band_edges_hz: tuple[float, ...]) -> _Layout:
     )
 
 
-def _vibration(recording: RawRecording, spec: FeatureSpec, envelope: bool) -> dict[str, float]:
+def _vibration(
+    recording: RawRecording, spec: FeatureSpec, envelope: bool, bands: dict[str, float] | None
+) -> dict[str, float]:
     """Vibration features; the envelope ones (most of the cost) only when asked for, else NaN and dropped."""
     bearing, shaft_hz = resolve_bearing(spec, recording.context) if envelope else (None, None)
-    return vibration.vibration_features(recording.samples, recording.sample_rate, spec.vibration, bearing, shaft_hz)
+    return vibration.vibration_features(
+        recording.samples, recording.sample_rate, spec.vibration, bearing, shaft_hz, bands=bands
+    )
 
 
 def _audio(
-    recordings: Sequence[RawRecording], spec: FeatureSpec, logmel: bool, features: bool
-) -> dict[int, tuple[np.ndarray | None, dict[str, float]]]:
-    """Log-mel (``None`` unless ``logmel``) and audio features (none unless ``features``) of each recording, equal
-    lengths batched."""
+    recordings: Sequence[RawRecording], spec: FeatureSpec, logmel: bool, features: bool, share_bands: bool
+) -> dict[int, tuple[np.ndarray | None, dict[str, float], dict[str, float]]]:
+    """Log-mel (``None`` unless ``logmel``), audio features (none unless ``features``) and, with ``share_bands``,
+    the Welch band energies from the same frames of each recording already at the audio rate; equal lengths
+    batched."""
     rate = spec.signals.sample_rate
     audio = [resample(r.samples, r.sample_rate, rate) for r in recordings]
     by_length: dict[int, list[int]] = {}
     for position, samples in enumerate(audio):
         by_length.setdefault(len(samples), []).append(position)
-    results: dict[int, tuple[np.ndarray | None, dict[str, float]]] = {}
+    band_names = set(welch.band_names(tuple(spec.vibration.band_edges_hz)))
+    results: dict[int, tuple[np.ndarray | None, dict[str, float], dict[str, float]]] = {}
     for positions in by_length.values():
         batch = audio[positions[0]][None, :] if len(positions) == 1 else np.stack([audio[p] for p in positions])
-        spectrograms, columns = spectral.analyse_batch(batch, rate, spec.logmel, logmel=logmel, features=features)
+        at_own_rate = [recordings[p].sample_rate == rate for p in positions]
+        edges = spec.vibration.band_edges_hz if share_bands and any(at_own_rate) else None
+        spectrograms, columns = spectral.analyse_batch(
+            batch, rate, spec.logmel, logmel=logmel, features=features, band_edges=edges
+        )
         for row, position in enumerate(positions):
             spectrogram = spectrograms[row] if spectrograms is not None else None
-            results[position] = (spectrogram, {name: float(column[row]) for name, column in columns.items()})
+            found = {name: float(column[row]) for name, column in columns.items()}
+            bands = {name: found.pop(name) for name in band_names & found.keys()}
+            results[position] = (spectrogram, found, bands if at_own_rate[row] else {})
     return results

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vibrasense.config import LogMelSettings, Settings, VibrationSettings
 from vibrasense.errors import InputError
@@ -56,6 +56,14 @@ class FeatureSpec(BaseModel):
     vibration: VibrationSettings
     segment: SegmentSpec | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _saved_before_band_estimators(cls, data: Any) -> Any:
+        """A spec saved before ``band_estimator`` existed has periodogram band energies."""
+        if isinstance(data, dict) and isinstance(data.get("vibration"), dict):
+            data = {**data, "vibration": {"band_estimator": "periodogram", **data["vibration"]}}
+        return data
+
     @classmethod
     def from_settings(cls, settings: Settings) -> FeatureSpec:
         """The spec the configuration asks for."""
@@ -67,10 +75,13 @@ class FeatureSpec(BaseModel):
         )
 
     def canonical(self) -> dict[str, Any]:
-        """The spec as JSON data; ``segment`` only when set, so unsegmented specs keep their hash."""
+        """The spec as JSON data; ``segment`` only when set and the band estimator only when not the periodogram,
+        so specs saved before those fields keep their hash."""
         data = self.model_dump(mode="json")
         if data["segment"] is None:
             del data["segment"]
+        if data["vibration"]["band_estimator"] == "periodogram":  # as specs saved before the estimators
+            del data["vibration"]["band_estimator"], data["vibration"]["band_frame"]
         return data
 
     @property
@@ -96,9 +107,10 @@ class FeatureSpec(BaseModel):
 
     def differences(self, other: FeatureSpec) -> list[str]:
         """``field: mine vs theirs`` for each field that differs, dotted as in the configuration."""
-        return [
-            f"{name}: {value!r} vs {theirs!r}" for name, value, theirs in _diff(self.canonical(), other.canonical())
-        ]
+        mine, others = self.canonical(), other.canonical()
+        for data in (mine, others):  # named even where the canonical form leaves it out
+            data["vibration"].setdefault("band_estimator", "periodogram")
+        return [f"{name}: {value!r} vs {theirs!r}" for name, value, theirs in _diff(mine, others)]
 
     def save(self, folder: Path | str) -> Path:
         """Write ``feature_spec.json`` (with its hash, for people and tools that read it) into ``folder``."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -32,7 +33,7 @@ import numpy as np
 import scipy.fft
 
 from vibrasense.config import LogMelSettings
-from vibrasense.features.names import AUDIO_FEATURES
+from vibrasense.features import stft, welch
 
 N_MFCC = 6
 CONTRAST_FMIN = 200.0
@@ -66,34 +67,47 @@ def audio_features(samples: np.ndarray, sample_rate: float, settings: LogMelSett
 
 
 def analyse_batch(
-    batch: np.ndarray, sample_rate: float, settings: LogMelSettings, *, logmel: bool = True, features: bool = True
+    batch: np.ndarray,
+    sample_rate: float,
+    settings: LogMelSettings,
+    *,
+    logmel: bool = True,
+    features: bool = True,
+    band_edges: Sequence[float] | None = None,
 ) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
     """Log-mel spectrograms (clips, frames, n_mels) and each feature (clips,) of equal-length clips.
 
     This is the fast path: clips go through in chunks of ``CHUNK``, each chunk with one FFT call. Without
     ``logmel`` (a tabular model's inputs) the spectrograms are not computed and ``None`` is returned for them;
-    without ``features`` (an autoencoder's) the statistical features are not, and the dict is empty.
+    without ``features`` (an autoencoder's) the statistical features are not, and the dict is empty. With
+    ``band_edges`` (the frames must be Welch's: ``welch.shares_logmel_frames``) the dict also holds the Welch
+    band energies of clips at least a frame long, named as the vibration features.
     """
     batch = np.atleast_2d(np.asarray(batch, dtype=np.float32))
     if batch.ndim != 2 or batch.shape[1] == 0:
         raise ValueError(f"analyse_batch needs a (clips, samples) array of non-empty clips, got {batch.shape}")
     pieces = [
-        _analyse_chunk(batch[i : i + CHUNK], sample_rate, settings, logmel, features)
+        _analyse_chunk(batch[i : i + CHUNK], sample_rate, settings, logmel, features, band_edges)
         for i in range(0, len(batch), CHUNK)
     ]
     if len(pieces) == 1:
         return pieces[0]
     logmels = np.concatenate([p[0] for p in pieces]) if logmel else None
-    names = AUDIO_FEATURES if features else ()
-    return logmels, {name: np.concatenate([p[1][name] for p in pieces]) for name in names}
+    return logmels, {name: np.concatenate([p[1][name] for p in pieces]) for name in pieces[0][1]}
 
 
 def _analyse_chunk(
-    batch: np.ndarray, sample_rate: float, settings: LogMelSettings, want_logmel: bool, want_features: bool
+    batch: np.ndarray,
+    sample_rate: float,
+    settings: LogMelSettings,
+    want_logmel: bool,
+    want_features: bool,
+    band_edges: Sequence[float] | None,
 ) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
     n_fft, hop = settings.n_fft, settings.hop_length
-    padded = _zero_pad(batch, n_fft // 2)
-    power = _stft_power(padded, n_fft, hop)  # (clips, frames, bins)
+    padded = stft.zero_pad(batch, n_fft // 2)
+    power, low = stft.stft_power(padded, n_fft, hop, welch.LOW_BINS if band_edges else 0)  # (clips, frames, bins)
+    bands = _welch_bands(padded, power, low, batch.shape[1], sample_rate, n_fft, band_edges) if band_edges else {}
     magnitude = np.sqrt(power) if want_features or settings.power != 2.0 else None
     mel = _mel_bank(float(sample_rate), n_fft, settings.n_mels, settings.fmin, settings.fmax)
     mel_power = mel.project(power)
@@ -104,7 +118,7 @@ def _analyse_chunk(
             np.float32
         )
     if not want_features:
-        return logmel, {}
+        return logmel, bands
 
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     rms = _frame_rms(padded, n_fft, hop, magnitude.shape[1])
@@ -116,59 +130,30 @@ def _analyse_chunk(
         "spectral_contrast": _spectral_contrast(magnitude, freqs, sample_rate),
         **_mfcc_means(mel_power),
     }
-    return logmel, {k: np.asarray(v, dtype=np.float64) for k, v in features.items()}
+    return logmel, {k: np.asarray(v, dtype=np.float64) for k, v in features.items()} | bands
 
 
-def _zero_pad(batch: np.ndarray, pad: int) -> np.ndarray:
-    padded = np.empty((len(batch), batch.shape[1] + 2 * pad), dtype=np.float32)
-    padded[:, :pad] = 0.0
-    padded[:, pad : pad + batch.shape[1]] = batch
-    padded[:, pad + batch.shape[1] :] = 0.0
-    return padded
-
-
-def _stft_power(padded: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """|STFT|² of zero-padded clips (the ``center=True`` frames), float32."""
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop]
-    windowed = np.multiply(frames, _window(n_fft))
-    spectrum = scipy.fft.rfft(windowed, axis=-1, workers=1, overwrite_x=True)
-    power = np.square(spectrum.real)
-    power += np.square(spectrum.imag)
-    return power
-
-
-@lru_cache(maxsize=8)
-def _window(n_fft: int) -> np.ndarray:
-    """Periodic Hann window (``scipy.signal.get_window('hann', n_fft)``, librosa's default)."""
-    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
-
-
-def _frame_sums(values: np.ndarray, frame: int, hop: int, n_frames: int) -> np.ndarray:
-    """Sum of ``values`` over each frame [t·hop, t·hop + frame), float64.
-
-    When the hop divides the frame (the usual n_fft = 2·hop), a frame is a few whole hop-blocks, so one
-    block sum per hop replaces a cumulative sum over every sample.
-    """
-    if frame % hop == 0:
-        blocks_per_frame = frame // hop
-        n_blocks = n_frames + blocks_per_frame - 1
-        needed = n_blocks * hop
-        values = values[:, :needed]
-        if values.shape[1] < needed:
-            values = np.pad(values, ((0, 0), (0, needed - values.shape[1])))
-        blocks = values.reshape(len(values), n_blocks, hop).sum(axis=2, dtype=np.float64)
-        sums = blocks[:, :n_frames].copy()
-        for offset in range(1, blocks_per_frame):
-            sums += blocks[:, offset : offset + n_frames]
-        return sums
-    cumulative = np.zeros((len(values), values.shape[1] + 1))
-    np.cumsum(values, axis=1, dtype=np.float64, out=cumulative[:, 1:])
-    starts = np.arange(n_frames) * hop
-    return cumulative[:, starts + frame] - cumulative[:, starts]
+def _welch_bands(
+    padded: np.ndarray,
+    power: np.ndarray,
+    low: np.ndarray,
+    n: int,
+    sample_rate: float,
+    n_fft: int,
+    edges: Sequence[float],
+) -> dict[str, np.ndarray]:
+    """Welch band energies from the centred frames that lie wholly inside the clips (none if shorter than one)."""
+    if n < n_fft:
+        return {}
+    hop, count = n_fft // 2, (n - n_fft) // (n_fft // 2) + 1
+    inner = slice(1, 1 + count)  # frame t starts t·hop - n_fft/2 into the clip: the first whole one is t = 1
+    means = stft.frame_sums(padded[:, hop : hop + n], n_fft, hop, count) / n_fft
+    energies = welch.from_frames(power[:, inner], low[:, inner], means, sample_rate, edges, n_fft)
+    return dict(zip(welch.band_names(tuple(edges)), energies.T, strict=True))
 
 
 def _frame_rms(padded: np.ndarray, n_fft: int, hop: int, n_frames: int) -> np.ndarray:
-    return np.sqrt(np.maximum(_frame_sums(np.square(padded), n_fft, hop, n_frames) / n_fft, 0.0))
+    return np.sqrt(np.maximum(stft.frame_sums(np.square(padded), n_fft, hop, n_frames) / n_fft, 0.0))
 
 
 def _zero_crossing_rate(padded: np.ndarray, n: int, n_fft: int, hop: int, n_frames: int) -> np.ndarray:
@@ -182,7 +167,7 @@ def _zero_crossing_rate(padded: np.ndarray, n: int, n_fft: int, hop: int, n_fram
     crossing[:, pad + n :] = 0
     # A frame counts crossings between its own consecutive samples: not at its first sample.
     starts = crossing[:, np.arange(n_frames) * hop]
-    return (_frame_sums(crossing, n_fft, hop, n_frames) - starts) / n_fft
+    return (stft.frame_sums(crossing, n_fft, hop, n_frames) - starts) / n_fft
 
 
 def _spectral_shape(magnitude: np.ndarray, freqs: np.ndarray) -> dict[str, np.ndarray]:

@@ -15,7 +15,8 @@ import numpy as np
 import scipy.fft
 
 from vibrasense.config import VibrationSettings
-from vibrasense.features.names import ENVELOPE_FEATURES, band_feature_name
+from vibrasense.features import welch
+from vibrasense.features.names import ENVELOPE_FEATURES
 from vibrasense.signals.bearings import BearingGeometry, defect_frequencies
 
 ENVELOPE_MAX_HZ = 1_000.0  # envelope spectra are read up to here; defect lines of interest lie well below
@@ -27,8 +28,12 @@ def vibration_features(
     settings: VibrationSettings,
     bearing: BearingGeometry | None = None,
     shaft_hz: float | None = None,
+    bands: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """Every vibration feature of one signal; the envelope features are NaN when no bearing is known."""
+    """Every vibration feature of one signal; the envelope features are NaN when no bearing is known.
+
+    ``bands`` are the band energies when already computed from the log-mel's frames (see :mod:`welch`).
+    """
     x = np.array(samples, dtype=np.float64)  # a copy, centred in place
     x -= x.mean()
     squared = x * x
@@ -45,12 +50,18 @@ def vibration_features(
         "vib_kurtosis": kurtosis,
         "vib_skewness": skewness,
     }
-    features.update(band_energies(x, sample_rate, settings.band_edges_hz))
+    if bands is None:  # Welch's from the samples as given, as from the log-mel's frames; the periodogram centred
+        bands = (
+            welch.band_energies(samples, sample_rate, settings.band_edges_hz, settings.band_frame)
+            if settings.band_estimator == "welch"
+            else periodogram_band_energies(x, sample_rate, settings.band_edges_hz)
+        )
+    features.update(bands)
     features.update(envelope_features(x, sample_rate, bearing, shaft_hz))
     return features
 
 
-def band_energies(x: np.ndarray, sample_rate: float, edges: list[float]) -> dict[str, float]:
+def periodogram_band_energies(x: np.ndarray, sample_rate: float, edges: list[float]) -> dict[str, float]:
     """Mean-square energy in each FFT band [low, high); bands covering all frequencies sum to the variance.
 
     Each band's periodogram bins are summed and then scaled (one pass over the spectrum, not three). A band
@@ -75,7 +86,7 @@ def _band_layout(n: int, sample_rate: float, edges: tuple[float, ...]) -> tuple[
     """The band columns and the first FFT bin at or above each edge, for ``n`` samples at ``sample_rate``."""
     freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
     positions = np.searchsorted(freqs, edges, side="left")
-    names = tuple(band_feature_name(low, high) for low, high in itertools.pairwise(edges))
+    names = welch.band_names(edges)
     return names, tuple(int(p) for p in positions)
 
 
