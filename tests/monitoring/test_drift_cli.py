@@ -134,3 +134,32 @@ def test_the_served_champion_s_scores_drift_when_the_machine_gets_louder(tmp_pat
     logged = mlflow.get_run(run_id)
     assert logged.data.tags["vibrasense.drifted"] == "true" and logged.data.metrics[f"drifted.{MACHINE}"] == 1.0
     assert np.isfinite(logged.data.metrics[f"score_shift.{MACHINE}"])
+
+
+def test_a_champion_of_another_feature_spec_sees_the_new_recordings_under_its_own(tmp_path: Path) -> None:
+    """The champion was trained before the band estimator changed; the workdir's features are today's (Welch).
+    Its drift check extracts the recordings again under its own spec (periodogram) and compares those."""
+    from vibrasense.features.pipeline import SPECS_DIR, read_features, read_spec
+    from vibrasense.monitoring.recent import recent_drift
+    from vibrasense.training import train_and_register
+
+    recordings = tmp_path / "recordings"
+    _write_clips(recordings, "train", range(0, 30))
+    _write_clips(recordings, "test", range(30, 45))
+    _write_clips(recordings, "test", range(45, 49), anomaly="bearing")
+    periodogram = {"workers": 1, "vibration": {"band_estimator": "periodogram"}}
+    old = Settings(workdir=tmp_path / "work", training={"model": "mahalanobis"}, features=periodogram)
+    trained_on = extract_features([recordings], tmp_path / "old-features", old)
+    train_and_register(old, trained_on.out_dir)
+
+    _write_clips(recordings, "train", range(100, 115))  # recorded since, never seen by the champion
+    settings = Settings(workdir=tmp_path / "work", training={"model": "mahalanobis"}, features={"workers": 1})
+    today = extract_features([recordings], settings.workdir / "features", settings).out_dir
+    assert read_spec(today).vibration.band_estimator == "welch"
+    report = recent_drift(settings, PLANT_EPOCH)
+    again = today / SPECS_DIR / read_spec(trained_on.out_dir).hash
+    assert read_spec(again) == read_spec(trained_on.out_dir)
+    assert len(read_features(again)) == 30 + 15 + 4 + 15
+    (machine,) = report.machines
+    band = next(d for d in machine.features if d.name == "vib_band_500_1000hz")
+    assert band.comparison.n_current == 15 and not report.drifted, machine.reasons

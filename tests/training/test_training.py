@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import socket
 import time
 import uuid
@@ -26,7 +27,14 @@ from typer.testing import CliRunner
 from vibrasense.cli import app
 from vibrasense.config import Settings, load_settings
 from vibrasense.errors import ModelError, StoreError
-from vibrasense.features.pipeline import FEATURES_FILE, extract_features, read_features
+from vibrasense.features.pipeline import (
+    FEATURES_FILE,
+    SPECS_DIR,
+    extract_features,
+    features_under_spec,
+    read_features,
+    read_spec,
+)
 from vibrasense.features.spec import SPEC_FILE
 from vibrasense.models.tabular import feature_columns
 from vibrasense.registry import load_registered_detector, load_scorer, tracking_client
@@ -250,6 +258,36 @@ def test_promotion_needs_a_challenger_that_beats_the_champion(
     assert "champion kept" in kept.reason
     assert kept.challenger_metrics["auc"] < kept.champion_metrics["auc"]
     assert str(client.get_model_version_by_alias(name, "champion").version) == "2"
+
+
+def test_a_champion_of_another_feature_spec_is_evaluated_on_the_recordings_extracted_under_its_own(
+    plant: Plant, tmp_path: Path
+) -> None:
+    """A champion trained before the band estimator changed (periodogram) against a challenger trained on today's
+    features (Welch): each scores the same test recordings under the spec it was trained on."""
+    old_settings = load_settings(
+        None, workdir=tmp_path / "work", features={"workers": 1, "vibration": {"band_estimator": "periodogram"}}
+    )
+    old_features = extract_features([plant.recordings], tmp_path / "old-features", old_settings, progress=False)
+    champion = train_and_register(old_settings, old_features.out_dir, "mahalanobis")
+    features = tmp_path / "features"
+    shutil.copytree(plant.features, features)
+    settings = work_settings(tmp_path / "work")
+    challenger = train_and_register(settings, features, "mahalanobis")
+    assert (champion.alias, challenger.alias) == ("champion", "challenger")
+    old_spec, new_spec = read_spec(old_features.out_dir), read_spec(features)
+    assert old_spec.differences(new_spec) == ["features.vibration.band_estimator: 'periodogram' vs 'welch'"]
+
+    promotion = promote(settings, features)
+    for name in ("auc", "pauc", "f1"):  # as when each was trained and evaluated on features of its own spec
+        assert promotion.champion_metrics[name] == pytest.approx(champion.metrics[name]), name
+        assert promotion.challenger_metrics[name] == pytest.approx(challenger.metrics[name]), name
+    again = features / SPECS_DIR / old_spec.hash
+    assert read_spec(again) == old_spec
+    assert read_features(again)["recording_id"].tolist() == read_features(old_features.out_dir)["recording_id"].tolist()
+    assert features_under_spec(features, old_spec, settings) == again  # kept: nothing extracted the second time
+    assert extract_features([plant.recordings], again, old_spec.applied_to(settings), progress=False).processed == 0
+    assert features_under_spec(features, new_spec, settings) == features
 
 
 @pytest.mark.postgres

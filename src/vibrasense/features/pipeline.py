@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 FEATURES_FILE = "features.parquet"
 REPORT_FILE = "ingest_report.json"
+SPECS_DIR = "specs"  # the same recordings extracted under other specs (features_under_spec)
 PARTS_DIR = "parts"
 LOGMEL_DIR = "logmel"
 _PART_COLUMNS = ("_fingerprint", "_shard", "_start", "_n_frames")
@@ -350,6 +351,23 @@ def _write_report(run: FeatureRun, inputs: list[Path], settings: Settings) -> No
     partial = run.out_dir / f".{REPORT_FILE}.partial"
     partial.write_text(json.dumps(report, indent=2))
     os.replace(partial, run.report_path)
+
+
+def features_under_spec(features_dir: Path | str, spec: FeatureSpec, settings: Settings) -> Path:
+    """A features folder of the recordings of ``features_dir`` under ``spec``: the folder itself when its spec is
+    that one, else the recordings of its ingest report extracted again under ``spec`` into
+    ``<features_dir>/specs/<spec hash>`` (incremental: only what changed is extracted on later calls)."""
+    folder = Path(features_dir)
+    if read_spec(folder).hash == spec.hash:
+        return folder
+    report = folder / REPORT_FILE
+    inputs = json.loads(report.read_text()).get("inputs") if report.is_file() else None
+    if not inputs:
+        raise InputError(report, "no ingest report naming the recordings: cannot extract them under another spec")
+    out = folder / SPECS_DIR / spec.hash
+    log.info("%s: extracting its recordings again under feature spec %s into %s", folder, spec.hash, out)
+    extract_features(inputs, out, spec.applied_to(settings), progress=False)
+    return out
 
 
 def read_features(out_dir: Path | str) -> pd.DataFrame:

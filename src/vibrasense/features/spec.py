@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from vibrasense.config import LogMelSettings, Settings, VibrationSettings
+from vibrasense.config import LogMelSettings, SegmentSettings, Settings, VibrationSettings
 from vibrasense.errors import InputError
 from vibrasense.features.names import AUDIO_FEATURES, ENVELOPE_FEATURES, vibration_feature_names
 
@@ -74,6 +74,17 @@ class FeatureSpec(BaseModel):
             signals=signals, logmel=settings.features.logmel, vibration=settings.features.vibration, segment=segment
         )
 
+    def applied_to(self, settings: Settings) -> Settings:
+        """``settings`` with this spec's fields in place of theirs (extraction under a model's spec)."""
+        signals = settings.signals.model_copy(
+            update={"sample_rate": self.signals.sample_rate, "channel": self.signals.channel}
+        )
+        cut = {"length_s": self.segment.length_s, "hop_s": self.segment.hop_s} if self.segment else {}
+        features = settings.features.model_copy(
+            update={"logmel": self.logmel, "vibration": self.vibration, "segment": SegmentSettings(**cut)}
+        )
+        return settings.model_copy(update={"signals": signals, "features": features})
+
     def canonical(self) -> dict[str, Any]:
         """The spec as JSON data; ``segment`` only when set and the band estimator only when not the periodogram,
         so specs saved before those fields keep their hash."""
@@ -110,6 +121,9 @@ class FeatureSpec(BaseModel):
         mine, others = self.canonical(), other.canonical()
         for data in (mine, others):  # named even where the canonical form leaves it out
             data["vibration"].setdefault("band_estimator", "periodogram")
+        if "periodogram" in (mine["vibration"]["band_estimator"], others["vibration"]["band_estimator"]):
+            for data in (mine, others):  # a Welch frame means nothing beside the periodogram
+                data["vibration"].pop("band_frame", None)
         return [f"{name}: {value!r} vs {theirs!r}" for name, value, theirs in _diff(mine, others)]
 
     def save(self, folder: Path | str) -> Path:

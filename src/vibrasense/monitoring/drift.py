@@ -142,7 +142,10 @@ def _machine_drift(
     if len(current) < settings.min_recordings:
         note = f"{len(current)} recent recordings, fewer than drift.min_recordings ({settings.min_recordings})"
         return MachineDrift(**counts, sensor_faults=faults, note=note)
-    names = [SCORE_COLUMN] if SCORE_COLUMN in reference and SCORE_COLUMN in current else []
+    scored = SCORE_COLUMN in reference and SCORE_COLUMN in current  # and not merely a column of missing scores
+    names = (
+        [SCORE_COLUMN] if scored and _comparable(reference[SCORE_COLUMN]) and _comparable(current[SCORE_COLUMN]) else []
+    )
     names += [c for c in columns if _comparable(reference[c]) and _comparable(current[c])]
     level = settings.alpha / max(len(names), 1)
 

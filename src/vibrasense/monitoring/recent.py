@@ -7,6 +7,7 @@ verdicts of the score store since then.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pandas as pd
 
 from vibrasense.config import Settings
 from vibrasense.errors import InputError, ModelError
-from vibrasense.features.pipeline import read_features
+from vibrasense.features.pipeline import features_under_spec, read_features
+from vibrasense.features.spec import FeatureSpec
 from vibrasense.inference.training_reference import normal_reference, read_reference
 from vibrasense.monitoring.drift import SCORE_COLUMN, DriftReport, detect_drift
 from vibrasense.registry import tracking_client
@@ -23,8 +25,17 @@ from vibrasense.serving.scores import ScoreStore
 from vibrasense.serving.service import SCORE_SPOOL_FILE
 
 
-def champion_reference(settings: Settings, target: str | int) -> tuple[str, pd.DataFrame]:
-    """(description, reference table) of the registered version ``target`` names (alias or number)."""
+@dataclass(frozen=True)
+class ChampionReference:
+    """What a registered version learned from: its description, training reference and feature spec."""
+
+    name: str
+    table: pd.DataFrame
+    spec: FeatureSpec
+
+
+def champion_reference(settings: Settings, target: str | int) -> ChampionReference:
+    """The training reference and spec of the registered version ``target`` names (alias or number)."""
     client = tracking_client(settings)
     version = resolve_version(client, settings, target)
     folder = detector_directory(client, settings, version)
@@ -32,7 +43,7 @@ def champion_reference(settings: Settings, target: str | int) -> tuple[str, pd.D
     reference = read_reference(folder)
     if reference is None:
         raise ModelError(f"{name} was trained before training references were kept: retrain it with `vibrasense train`")
-    return name, reference
+    return ChampionReference(name, reference, FeatureSpec.load(folder))
 
 
 def recent_features(
@@ -64,10 +75,15 @@ def recent_drift(
     features_dir: Path | None = None,
     target: str | int | None = None,
 ) -> DriftReport:
-    """Recent features and scores of every machine (or one) against the served model's reference."""
+    """Recent features and scores of every machine (or one) against the served model's reference; the features
+    under the model's own spec (extracted again under it where the folder's spec is another)."""
     target = target or settings.serving.model_version or settings.serving.model_alias
-    name, reference = champion_reference(settings, target)
-    features = recent_features(features_dir or settings.workdir / "features", since, reference, machine_id)
+    champion = champion_reference(settings, target)
+    name, reference = champion.name, champion.table
+    features_dir = features_dir or settings.workdir / "features"
+    if (features_dir / "features.parquet").is_file():  # the recordings as the model sees them
+        features_dir = features_under_spec(features_dir, champion.spec, settings)
+    features = recent_features(features_dir, since, reference, machine_id)
     scores = recent_scores(settings, since, machine_id)
     current = pd.concat([features, scores], ignore_index=True)
     if current.empty:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from vibrasense.config import Settings
 from vibrasense.errors import InputError, ModelError, OutputError, StoreError, redact
-from vibrasense.features.pipeline import extract_features, read_features
+from vibrasense.features.pipeline import extract_features, features_under_spec, read_features
 from vibrasense.inference.training_reference import normal_reference
 from vibrasense.monitoring.drift import detect_drift
 from vibrasense.monitoring.publish import record_check
@@ -116,12 +116,12 @@ def materialize(ctx: StepContext) -> dict[str, Any]:
 
 
 def drift(ctx: StepContext) -> dict[str, Any]:
-    """Compare the recordings the champion has never seen with its training reference."""
-    champion = _alias_version(ctx.settings, "champion")
-    if champion is None:
+    """Compare the recordings the champion has never seen, under its own feature spec, with its training reference."""
+    if _alias_version(ctx.settings, "champion") is None:
         return {"drifted": None, "reason": "no champion yet: nothing to compare with"}
-    name, reference = champion_reference(ctx.settings, "champion")
-    table = read_features(ctx.features_dir)
+    champion = champion_reference(ctx.settings, "champion")
+    name, reference = champion.name, champion.table
+    table = read_features(features_under_spec(ctx.features_dir, champion.spec, ctx.settings))  # as it sees them
     new = table[~table["recording_id"].isin(reference["recording_id"])]
     if new.empty:
         return {"drifted": False, "reason": f"every recording was known to {name}"}

@@ -1,7 +1,9 @@
 """Promotion on labelled data: both registered versions are evaluated on the same test recordings.
 
 The registry decides on the metrics; this module says how a model folder is evaluated on a features
-folder. A model trained on another feature spec than the evaluation set cannot be scored on its rows.
+folder. Each version sees the recordings under the feature spec it was trained on: where the evaluation
+folder's spec is another (settings changed, or a newer vibrasense's defaults), its recordings are extracted
+again under the version's spec (:func:`features_under_spec`), and both must score the same test recordings.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from pathlib import Path
 
 from vibrasense.config import Settings
 from vibrasense.errors import ModelError
+from vibrasense.features.pipeline import SPECS_DIR, features_under_spec
 from vibrasense.features.spec import FeatureSpec
 from vibrasense.models.base import load_detector
 from vibrasense.registry import Promotion, promote_if_better
@@ -20,16 +23,21 @@ from vibrasense.training.metrics import detection_metrics
 def promote(settings: Settings, features_dir: Path | str | None = None) -> Promotion:
     """Make the challenger champion only if it beats the champion on the labelled test recordings."""
     loaded: dict[Path, TrainingData] = {}
+    scored: dict[Path, frozenset[str]] = {}
 
     def evaluate(model_folder: Path, features: Path) -> dict[str, float]:
-        if features not in loaded:
-            loaded[features] = _labelled(settings, features)
-        data = loaded[features]
         spec = FeatureSpec.load(model_folder)
-        if spec.hash != data.spec.hash:
+        folder = features_under_spec(features, spec, settings)
+        if folder not in loaded:
+            loaded[folder] = _labelled(spec.applied_to(settings), folder)
+        data = loaded[folder]
+        scored[model_folder] = frozenset(data.test["recording_id"])
+        if len(set(scored.values())) > 1:
+            first, this = scored.values()
             raise ModelError(
-                f"{model_folder}: this version was trained on another feature spec than {features} "
-                f"({'; '.join(spec.differences(data.spec))}); evaluate both versions on features of one spec"
+                f"{features}: under the two versions' feature specs the test split holds different recordings "
+                f"({len(first)} and {len(this)}; only in one: {sorted(first ^ this)[:5]}); see the ingest reports "
+                f"of {features} and of its {SPECS_DIR}/ folders for what was skipped"
             )
         detector = load_detector(model_folder)
         scores = detector.score(data.inputs(detector, data.test))
