@@ -148,3 +148,16 @@ def test_onnx_graph_aggregates_as_the_detector(name: str, aggregation: str) -> N
 def test_bad_scoring_parameters_are_refused_before_training(params: dict, message: str) -> None:
     with pytest.raises(ModelError, match=message):
         get_detector("cnn-ae", **TINY, patch_frames=16, **params).fit(clips(2))
+
+
+@pytest.mark.parametrize("aggregation", ["band-offset-spread", "mean"])
+@pytest.mark.parametrize("name", ["cnn-ae", "dense-ae"])
+def test_the_scores_the_fit_keeps_are_the_scores_of_its_recordings(name: str, aggregation: str) -> None:
+    """The fit passes each recording through the network once and keeps those scores (the threshold comes from
+    the held-out ones): they are what scoring the recordings again gives."""
+    training = clips(8, seed=4)
+    params = TINY | ({"patch_frames": 16} if name == "cnn-ae" else {})
+    detector = get_detector(name, **params, score_aggregation=aggregation).fit(training)
+    np.testing.assert_array_equal(detector.training_scores_, detector.score(training))
+    held_out = detector.training_scores_[detector.calibration_ids(training)]
+    assert len(held_out) >= 1 and detector.threshold_ >= held_out.min()

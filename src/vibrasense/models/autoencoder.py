@@ -129,7 +129,7 @@ class AutoencoderDetector(Detector):
 
     # -- fitting ---------------------------------------------------------------------------------------
 
-    def _fit(self, X: Sequence[np.ndarray], checkpoint_dir: Path | str | None = None, **_: Any) -> None:
+    def _fit(self, X: Sequence[np.ndarray], checkpoint_dir: Path | str | None = None, **_: Any) -> np.ndarray:
         import lightning
 
         from vibrasense.models.lightning_autoencoder import LossHistory
@@ -193,12 +193,14 @@ class AutoencoderDetector(Detector):
         self.module_ = model.model.to("cpu").eval()
         # the band statistics from the recordings the weights were fitted on; the validation ones then score as
         # new normal recordings do, and set the threshold (see calibration_ids)
-        residuals = [self._residuals(X[i]) for i in train_ids]
-        self.offset_mean_, self.offset_std_ = _clip_statistics(np.stack([r[1] for r in residuals]))
-        self.spread_mean_, self.spread_std_ = _clip_statistics(np.stack([r[2] for r in residuals]))
-        new = [self._residuals(X[i]) for i in val_ids] if val_ids else residuals  # as new normal clips score
+        residuals = [self._residuals(spectrogram) for spectrogram in X]  # one pass: statistics, then the scores
+        fitted = [residuals[i] for i in train_ids]
+        self.offset_mean_, self.offset_std_ = _clip_statistics(np.stack([r[1] for r in fitted]))
+        self.spread_mean_, self.spread_std_ = _clip_statistics(np.stack([r[2] for r in fitted]))
+        new = [residuals[i] for i in val_ids] if val_ids else fitted  # as new normal clips score
         self.offset_reference_ = float(np.mean([self._offset_score(r[1]) for r in new]))
         self.spread_reference_ = float(np.mean([self._spread_score(r[2]) for r in new]))
+        return np.array([self._aggregate(*r) for r in residuals], dtype=np.float64)
 
     def calibration_ids(self, X: Sequence[np.ndarray]) -> list[int]:
         """The validation recordings of ``X``, which the weights and band statistics never saw."""
@@ -216,7 +218,10 @@ class AutoencoderDetector(Detector):
     def score_one(self, spectrogram: np.ndarray) -> float:
         """The anomaly score of one spectrogram (frames, n_mels), aggregated as ``score_aggregation`` says."""
         self._check_fitted()
-        mse, offset, spread = self._residuals(spectrogram)
+        return self._aggregate(*self._residuals(spectrogram))
+
+    def _aggregate(self, mse: float, offset: np.ndarray, spread: np.ndarray) -> float:
+        """The clip score from its residual summaries (:meth:`_residuals`), as ``score_aggregation`` says."""
         if self.score_aggregation == "mean":
             return mse
         if self.score_aggregation == "band-offset":

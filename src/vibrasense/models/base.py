@@ -77,9 +77,9 @@ class Detector(BaseEstimator):
             )
         if _length(X) == 0:
             raise ModelError(f"{self.name}: no normal training recordings given; fit needs at least one")
-        self._fit(X, **fit_options)
+        scores = self._fit(X, **fit_options)
         self.fitted_ = True
-        self.training_scores_ = self._score(X)
+        self.training_scores_ = self._score(X) if scores is None else np.asarray(scores, dtype=np.float64)
         held_out = self.calibration_ids(X)
         normal = self.training_scores_[held_out] if held_out else self.training_scores_
         self.threshold_ = fit_threshold(normal, self.threshold_method, self.threshold_percentile)
@@ -137,7 +137,9 @@ class Detector(BaseEstimator):
 
     # -- what subclasses implement -------------------------------------------------------------------
 
-    def _fit(self, X: Any, **fit_options: Any) -> None:
+    def _fit(self, X: Any, **fit_options: Any) -> np.ndarray | None:
+        """Learn from ``X``; return the score of each recording of ``X`` when the fit computed them anyway (else
+        ``fit`` scores them)."""
         raise NotImplementedError
 
     def _score(self, X: Any) -> np.ndarray:

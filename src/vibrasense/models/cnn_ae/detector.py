@@ -65,10 +65,10 @@ class CnnAEDetector(AutoencoderDetector):
     def score_hop(self) -> int:
         return self.patch_frames if self.score_hop_frames is None else self.score_hop_frames
 
-    def _fit(self, X: Any, **fit_options: Any) -> None:
+    def _fit(self, X: Any, **fit_options: Any) -> np.ndarray:
         if self.base_channels < 1:
             raise ModelError(f"{self.name}: base_channels={self.base_channels}; the first convolution needs at least 1")
-        super()._fit(X, **fit_options)
+        return super()._fit(X, **fit_options)
 
     def legacy_params(self) -> dict[str, Any]:
         return super().legacy_params() | {"score_hop_frames": self.patch_frames}
