@@ -48,6 +48,10 @@ def test_band_energies_are_scipys_welch_estimate(seconds: float, rate: int) -> N
         assert energies["vib_band_0_500hz"] == pytest.approx(0.2**2 * 500 / (rate / 2), rel=0.15)
 
 
+def test_a_single_sample_has_no_band_energy() -> None:
+    assert welch.band_energies(np.array([0.5], dtype=np.float32), 16_000, EDGES, 1024) == dict.fromkeys(BANDS, 0.0)
+
+
 @pytest.mark.parametrize(("seconds", "rate"), [(10.0, 16_000), (2.5, 16_000), (0.05, 16_000), (1.0, 12_000)])
 def test_bands_from_the_logmel_frames_equal_their_own(seconds: float, rate: int) -> None:
     """With every column (log-mel computed) and with the bands alone (no log-mel): the same numbers, at the audio

@@ -6,7 +6,7 @@ It is computed from STFT frames: its own, or the log-mel's when they are the sam
 the recording's, ``n_fft`` is the frame and the hop half of it). The centred STFT's frames that lie wholly
 inside the clip are then Welch's segments, and a segment's mean reaches only its first two bins (a periodic
 Hann window's spectrum is zero beyond them), which are corrected from their complex values. A signal shorter
-than a frame is one segment of its own length.
+than a frame is one segment of its own length; a single sample has no energy in any band.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ def band_energies(samples: np.ndarray, sample_rate: float, edges: Sequence[float
     """Mean-square energy of ``samples`` in each band [low, high) between ``edges`` (Hz), from its own frames."""
     x = np.asarray(samples, dtype=np.float32)[None, :]
     n = x.shape[1]
+    if n < 2:  # one sample holds no variance (and a one-sample Hann window is zero)
+        return dict.fromkeys(band_names(tuple(edges)), 0.0)
     frame = min(frame, n)
     hop = max(frame // 2, 1)
     count = (n - frame) // hop + 1
