@@ -145,10 +145,9 @@ def _welch_bands(
     """Welch band energies from the centred frames that lie wholly inside the clips (none if shorter than one)."""
     if n < n_fft:
         return {}
-    hop, count = n_fft // 2, (n - n_fft) // (n_fft // 2) + 1
-    inner = slice(1, 1 + count)  # frame t starts t·hop - n_fft/2 into the clip: the first whole one is t = 1
-    means = stft.frame_sums(padded[:, hop : hop + n], n_fft, hop, count) / n_fft
-    energies = welch.from_frames(power[:, inner], low[:, inner], means, sample_rate, edges, n_fft)
+    pad = n_fft // 2
+    inner = slice(1, 1 + welch.segment_count(n, n_fft))  # frame t starts t·hop - pad into the clip: t = 1 is whole
+    energies = welch.from_segments(padded[:, pad : pad + n], power[:, inner], low[:, inner], sample_rate, edges, n_fft)
     return dict(zip(welch.band_names(tuple(edges)), energies.T, strict=True))
 
 

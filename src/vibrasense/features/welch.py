@@ -41,19 +41,23 @@ def band_energies(samples: np.ndarray, sample_rate: float, edges: Sequence[float
     if n < 2:  # one sample holds no variance (and a one-sample Hann window is zero)
         return dict.fromkeys(band_names(tuple(edges)), 0.0)
     frame = min(frame, n)
-    hop = max(frame // 2, 1)
-    count = (n - frame) // hop + 1
-    power, low = stft.stft_power(x, frame, hop, LOW_BINS)
-    means = stft.frame_sums(x, frame, hop, count) / frame
-    energies = from_frames(power, low, means, sample_rate, edges, frame)[0]
+    power, low = stft.stft_power(x, frame, max(frame // 2, 1), LOW_BINS)
+    energies = from_segments(x, power, low, sample_rate, edges, frame)[0]
     return dict(zip(band_names(tuple(edges)), (float(e) for e in energies), strict=True))
 
 
-def from_frames(
-    power: np.ndarray, low: np.ndarray, means: np.ndarray, sample_rate: float, edges: Sequence[float], frame: int
+def segment_count(n: int, frame: int) -> int:
+    """How many Welch segments of ``frame`` samples, every half frame, lie wholly inside ``n`` samples."""
+    return (n - frame) // max(frame // 2, 1) + 1
+
+
+def from_segments(
+    clips: np.ndarray, power: np.ndarray, low: np.ndarray, sample_rate: float, edges: Sequence[float], frame: int
 ) -> np.ndarray:
-    """Band energies (clips, bands) from Welch segments: their |STFT|² (clips, segments, bins), the complex
-    values of their first bins (clips, segments, LOW_BINS) and their means (clips, segments)."""
+    """Band energies (clips, bands) from the Welch segments of ``clips`` (clips, samples), cut every half frame
+    from their first sample: the segments' |STFT|² (clips, segments, bins) and the complex values of their first
+    bins (clips, segments, LOW_BINS)."""
+    means = stft.frame_sums(clips, frame, max(frame // 2, 1), power.shape[1]) / frame
     window = stft.hann(frame).astype(np.float64)
     kept = low.shape[-1]
     response = scipy.fft.rfft(window)[:kept]  # the window's own spectrum: what a constant puts in those bins
