@@ -142,10 +142,8 @@ def _machine_drift(
     if len(current) < settings.min_recordings:
         note = f"{len(current)} recent recordings, fewer than drift.min_recordings ({settings.min_recordings})"
         return MachineDrift(**counts, sensor_faults=faults, note=note)
-    scored = SCORE_COLUMN in reference and SCORE_COLUMN in current  # and not merely a column of missing scores
-    names = (
-        [SCORE_COLUMN] if scored and _comparable(reference[SCORE_COLUMN]) and _comparable(current[SCORE_COLUMN]) else []
-    )
+    scored = all(SCORE_COLUMN in table and _comparable(table[SCORE_COLUMN]) for table in (reference, current))
+    names = [SCORE_COLUMN] if scored else []  # not a score column of missing scores (features recorded, none scored)
     names += [c for c in columns if _comparable(reference[c]) and _comparable(current[c])]
     level = settings.alpha / max(len(names), 1)
 
