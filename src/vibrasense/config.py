@@ -378,6 +378,12 @@ class TrainingSettings(_Section):
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     early_stopping_patience: int = Field(5, ge=1)
     seed: int = 42
+    domain_limit: float = Field(
+        4.0,
+        gt=0,
+        description="Domain distance beyond which a recording is 'unknown domain' (another machine, another "
+        "sensor): not judged an anomaly, a domain warning instead; recorded with the model.",
+    )
 
     @field_validator("model", mode="before")
     @classmethod

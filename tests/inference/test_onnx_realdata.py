@@ -41,6 +41,7 @@ def _agree(native: ModelScorer, exported: OnnxScorer, clips: list[tuple[np.ndarr
         expected, got = native.score(samples, rate, context), exported.score(samples, rate, context)
         assert got.score == pytest.approx(expected.score, rel=1e-4)
         assert got.threshold == expected.threshold
+        assert got.domain_distance == expected.domain_distance and got.unknown_domain == expected.unknown_domain
         if expected.score != pytest.approx(expected.threshold, rel=1e-4):  # LOF scores can tie with the threshold
             assert got.is_anomaly == expected.is_anomaly
 
@@ -114,8 +115,11 @@ def test_the_registered_champion_exports_and_the_service_scores_it_with_onnx_run
     exported = subprocess.run([*command, "--alias", "champion", "--out", str(out)], capture_output=True, text=True)
     assert exported.returncode == 0, exported.stdout + exported.stderr
     assert "v1 exported to onnx" in exported.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["feature_spec.json", "model.onnx", "model_inputs.json"]
-    _agree(native, OnnxScorer.from_directory(out, native.name, native.version), clips)
+    expected = ["domain_reference.npz", "feature_spec.json", "model.onnx", "model_inputs.json"]
+    assert sorted(p.name for p in out.iterdir()) == expected
+    edge = OnnxScorer.from_directory(out, native.name, native.version)
+    assert edge.domain is not None and native.domain is not None
+    _agree(native, edge, clips)
 
     missing = subprocess.run([*command, "--version", "7", "--out", str(tmp_path / "x")], capture_output=True, text=True)
     assert missing.returncode == 5 and "no version '7'" in missing.stderr and "Traceback" not in missing.stderr

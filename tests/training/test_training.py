@@ -145,7 +145,7 @@ def test_isolation_forest_run_is_tracked_with_params_metrics_and_artifacts(
     assert model.run_id == result.run_id
     assert "python_function" in model.flavors
     assert model.signature.inputs.input_names() == ["path", "samples", "sample_rate", "bearing", "shaft_hz"]
-    assert model.signature.outputs.input_names() == ["score", "threshold", "is_anomaly"]
+    assert model.signature.outputs.input_names() == ["score", "threshold", "is_anomaly", "unknown_domain"]
     assert model.saved_input_example_info is not None
     # artifacts live in the work directory, not in ./mlruns of wherever the tests were started
     assert run.info.artifact_uri.startswith(settings.workdir.resolve().as_uri())
@@ -211,12 +211,13 @@ def test_pyfunc_from_the_registry_scores_a_path_and_samples(
     samples, rate = clips[path]
     by_path = model.predict(pd.DataFrame({"path": [str(path)]}))
     by_samples = model.predict(pd.DataFrame({"samples": [samples.astype(np.float64)], "sample_rate": [float(rate)]}))
-    assert list(by_path.columns) == ["score", "threshold", "is_anomaly"]
+    assert list(by_path.columns) == ["score", "threshold", "is_anomaly", "unknown_domain"]
     expected = scorer.score(samples, rate)
     for frame in (by_path, by_samples):
         assert frame["score"].iloc[0] == pytest.approx(expected[0], rel=1e-6)
         assert frame["threshold"].iloc[0] == pytest.approx(expected[1])
         assert bool(frame["is_anomaly"].iloc[0]) is expected[2] is True
+        assert bool(frame["unknown_domain"].iloc[0]) is expected.unknown_domain is False  # a fault of its machine
 
 
 def test_cnn_ae_logs_train_and_validation_loss_per_epoch(cnn: tuple[Settings, TrainingResult]) -> None:

@@ -1,12 +1,15 @@
 """The alarm engine: every snapshot of a machine's sensor through its condition monitors, into states and events.
 
-Per machine and sensor three conditions are watched, each by a :class:`LevelMonitor`:
+Per machine and sensor three conditions are watched, each by a :class:`LevelMonitor`, and a fourth by rule:
 
 - ``score``: the model's score against the warning, alarm and reset levels;
 - ``rate``: the least-squares slope of the last ``rate_window`` scores against ``rate_limit`` (a warning only);
 - ``zone``: the ISO 10816-1 velocity RMS against the class's zone C (warning) and zone D (alarm) boundaries,
   reset below ``ZONE_RESET`` × the zone C boundary; for summary-only sensors the slope of the velocity is
-  watched too (``rate``), against the rise from the B to the C boundary over one window.
+  watched too (``rate``), against the rise from the B to the C boundary over one window;
+- ``domain``: a warning while the model's scores are withheld because the recordings lie far outside what
+  it was trained on (:mod:`vibrasense.inference.domain`): nobody is judging the machine, someone should
+  know; it clears with the next recording the model can judge.
 
 A sensor's state is the worst of its conditions', or ``not_running`` when the machine-off gate closed
 (every monitor starts over and open alarms clear). The machine's state combines its sensors
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from vibrasense.alarms.levels import ResolvedRules
-from vibrasense.alarms.lifecycle import AlarmBook, AlarmEvent, Condition
+from vibrasense.alarms.lifecycle import CONDITIONS, AlarmBook, AlarmEvent, Condition
 from vibrasense.alarms.monitor import LevelMonitor, Levels, slope
 from vibrasense.alarms.states import ActiveState, State, machine_state, worst
 from vibrasense.features.severity import zone_boundaries
@@ -41,6 +44,9 @@ class Snapshot:
     running: bool = True
     score: float | None = None
     velocity_mm_s: float | None = None
+    score_withheld: bool = False
+    """The model scored the snapshot but its score says nothing of the machine (an unknown domain): neither the
+    score's level nor the trend is watched, and the velocity does not stand in for the score in the trend."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class _Track:
     monitors: dict[Condition, LevelMonitor] = field(default_factory=dict)
     trend: deque[float] = field(default_factory=deque)
     state: State = "ok"
+    out_of_domain: bool = False
 
 
 def _rate_levels(limit: float) -> Levels:
@@ -87,14 +94,19 @@ class AlarmEngine:
                 track.monitors.clear()
                 track.trend.clear()
                 track.state = "not_running"
-                for condition in ("score", "rate", "zone"):
+                track.out_of_domain = False
+                for condition in CONDITIONS:
                     conditions[condition] = "not_running"
             else:
                 conditions.update(self._watch(track, snapshot))
                 track.state = worst(conditions.values()) if conditions else "ok"
             events: list[AlarmEvent] = []
-            trended = snapshot.score if snapshot.score is not None else snapshot.velocity_mm_s
-            value = {"score": snapshot.score, "zone": snapshot.velocity_mm_s, "rate": trended}
+            value = {
+                "score": snapshot.score,
+                "zone": snapshot.velocity_mm_s,
+                "rate": _trended(snapshot),
+                "domain": snapshot.score,
+            }
             for condition, state in conditions.items():
                 key = (snapshot.machine_id, snapshot.sensor, condition)
                 events += self.book.reconcile(key, state, snapshot.at, value[condition])
@@ -166,8 +178,13 @@ class AlarmEngine:
         rules = track.rules
         assert rules is not None
         states: dict[str, State] = {}
-        trended = snapshot.score if snapshot.score is not None else snapshot.velocity_mm_s
-        if snapshot.score is not None:
+        trended = _trended(snapshot)
+        if snapshot.score_withheld:
+            states["domain"] = "warning"
+        elif snapshot.score is not None and track.out_of_domain:
+            states["domain"] = "ok"
+        track.out_of_domain = snapshot.score_withheld or (track.out_of_domain and snapshot.score is None)
+        if snapshot.score is not None and not snapshot.score_withheld:
             monitor = self._monitor(track, snapshot, "score")
             if monitor is not None:
                 states["score"] = monitor.update(snapshot.score)
@@ -185,3 +202,11 @@ class AlarmEngine:
             elif monitor is not None:
                 states["rate"] = monitor.state
         return states
+
+
+def _trended(snapshot: Snapshot) -> float | None:
+    """What the rate condition follows: the score, else (a sensor without a model) the velocity RMS; nothing
+    when the score is withheld."""
+    if snapshot.score_withheld:
+        return None
+    return snapshot.score if snapshot.score is not None else snapshot.velocity_mm_s

@@ -1,12 +1,12 @@
 """The life of an alarm: raised, escalated, acknowledged, shelved, unshelved, cleared; each step an event.
 
 An alarm belongs to one machine, sensor and *condition* (``score``: the score levels, ``rate``: the score's
-rate of change, ``zone``: the ISO 10816 severity). It is raised when its condition's state becomes warning
-or alarm, escalated when a warning becomes an alarm, and cleared when the state is back to ok (through the
-reset level and delay) or the machine stops. At most one alarm per machine, sensor and condition is open.
-An engineer acknowledges it (who and when), or shelves it for a time with a reason: while shelved, the
-condition raises no new alarm. An alarm is the fold of its events (:func:`fold_events`), so a book in
-another process rebuilds it from the events in the database.
+rate of change, ``zone``: the ISO 10816 severity, ``domain``: recordings the model cannot judge). It is
+raised when its condition's state becomes warning or alarm, escalated when a warning becomes an alarm, and
+cleared when the state is back to ok (through the reset level and delay) or the machine stops. At most one
+alarm per machine, sensor and condition is open. An engineer acknowledges it (who and when), or shelves it
+for a time with a reason: while shelved, the condition raises no new alarm. An alarm is the fold of its
+events (:func:`fold_events`), so a book in another process rebuilds it from the events in the database.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Literal
 from vibrasense.alarms.states import STATES, State
 from vibrasense.errors import InputError
 
-Condition = Literal["score", "rate", "zone"]
-CONDITIONS: tuple[Condition, ...] = ("score", "rate", "zone")
+Condition = Literal["score", "rate", "zone", "domain"]
+CONDITIONS: tuple[Condition, ...] = ("score", "rate", "zone", "domain")
 EventKind = Literal["raised", "escalated", "acknowledged", "shelved", "unshelved", "cleared"]
 EVENT_KINDS: tuple[EventKind, ...] = ("raised", "escalated", "acknowledged", "shelved", "unshelved", "cleared")
 AlarmStatus = Literal["active", "acknowledged", "shelved", "cleared"]

@@ -15,6 +15,7 @@ import onnx
 
 from vibrasense.errors import InputError, ModelError, OutputError
 from vibrasense.features.spec import SPEC_FILE, FeatureSpec
+from vibrasense.inference.domain import DOMAIN_FILE
 from vibrasense.inference.model_inputs import INPUTS_FILE, ModelInputs
 from vibrasense.inference.onnx_runtime import DETECTOR_KEY, ONNX_FILE, THRESHOLD_KEY
 from vibrasense.models.autoencoder import AutoencoderDetector
@@ -57,6 +58,8 @@ def export_onnx(folder: Path | str, out: Path | str) -> Path:
         onnx.save_model(model, target / ONNX_FILE)
         for name in (SPEC_FILE, INPUTS_FILE):
             shutil.copyfile(source / name, target / name)
+        if (source / DOMAIN_FILE).is_file():  # absent from a folder saved before domain references were kept
+            shutil.copyfile(source / DOMAIN_FILE, target / DOMAIN_FILE)
     except OSError as error:
         raise OutputError(f"cannot write the ONNX export into {target}: {error.strerror or error}") from None
     return target

@@ -16,6 +16,7 @@ import onnxruntime
 
 from vibrasense.errors import ModelError
 from vibrasense.features.spec import FeatureSpec
+from vibrasense.inference.domain import DomainReference
 from vibrasense.inference.model_inputs import ModelInputs
 from vibrasense.inference.scorer import ModelScorer, Verdict, current_spec
 from vibrasense.signals.records import SignalContext
@@ -71,14 +72,14 @@ class OnnxScorer(ModelScorer):
             raise ModelError(f"{path}: not a loadable ONNX model ({error})") from None
         scorer = cls(session, spec, ModelInputs.load(folder), name, version)
         scorer.directory = folder
+        scorer.domain = DomainReference.load(folder)
         return scorer
 
     def score(
         self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None, *, explain: bool = False
     ) -> Verdict:
         """The verdict on float32 mono samples at ``sample_rate`` Hz (no explanation: see the module)."""
-        inputs = self.model_input(samples, float(sample_rate), context)
+        inputs, domain_signature = self.inputs_and_signature(samples, float(sample_rate), context)
         feed = inputs[0] if isinstance(inputs, list) else inputs
         (output,) = self.session.run(None, {self._input: feed})
-        value = float(np.ravel(output)[0])
-        return Verdict(value, self.threshold, bool(value > self.threshold))
+        return self.verdict(float(np.ravel(output)[0]), domain_signature)

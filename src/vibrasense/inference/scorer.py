@@ -17,6 +17,7 @@ import numpy as np
 from vibrasense.errors import InputError, ModelError
 from vibrasense.features.featurize import featurize
 from vibrasense.features.spec import SPEC_VERSION, FeatureSpec
+from vibrasense.inference.domain import DomainReference, signatures_of
 from vibrasense.inference.model_inputs import ModelInputs
 from vibrasense.signals.records import SignalContext
 
@@ -26,13 +27,24 @@ if TYPE_CHECKING:  # the detectors (scikit-learn, torch) load with a native mode
 
 
 class Verdict(NamedTuple):
-    """The verdict on one recording: higher score is more anomalous; above ``threshold`` it is an anomaly."""
+    """The verdict on one recording: higher score is more anomalous; above ``threshold`` it is an anomaly,
+    unless the recording lies far outside what the model was trained on (``unknown_domain``): then its score
+    says nothing about the machine and it is no anomaly of it."""
 
     score: float
     threshold: float
     is_anomaly: bool
     explanation: Explanation | None = None
     """What drove the score, when it was asked for (see :mod:`vibrasense.inference.explanation`)."""
+    domain_distance: float | None = None
+    """Distance to the nearest training recording in units of their own spacing (:mod:`~vibrasense.inference.domain`);
+    ``None`` for a model saved before domain references were kept."""
+    unknown_domain: bool = False
+
+    @property
+    def state(self) -> str:
+        """``unknown_domain``, ``anomaly`` or ``normal``."""
+        return "unknown_domain" if self.unknown_domain else "anomaly" if self.is_anomaly else "normal"
 
 
 @runtime_checkable
@@ -82,6 +94,9 @@ class ModelScorer:
     directory: Path | None = None
     """The model folder it was loaded from, if any."""
 
+    domain: DomainReference | None = None
+    """The signatures of the normal training recordings, when the folder keeps them."""
+
     def __init__(self, detector: Detector, spec: FeatureSpec, inputs: ModelInputs, name: str, version: str) -> None:
         self.detector = detector
         self.spec = spec
@@ -103,6 +118,7 @@ class ModelScorer:
 
         scorer = cls(load_detector(folder), spec, ModelInputs.load(folder), name, version)
         scorer.directory = folder  # what else the folder holds (the alarm levels learned at training) is read there
+        scorer.domain = DomainReference.load(folder)
         return scorer
 
     @property
@@ -121,6 +137,13 @@ class ModelScorer:
         self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None
     ) -> list[np.ndarray] | np.ndarray:
         """What the detector consumes for one recording: ``[log-mel]`` or a (1, columns) row."""
+        return self.inputs_and_signature(samples, sample_rate, context)[0]
+
+    def inputs_and_signature(
+        self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None
+    ) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray | None]:
+        """The detector's input for one recording and its domain signature (``None`` without a reference),
+        from one pass of the featurizer."""
         x = np.asarray(samples, dtype=np.float32)
         if x.ndim != 1 or x.size == 0 or not np.isfinite(x).all():
             raise InputError("samples", "need a non-empty 1-D array of finite samples")
@@ -132,11 +155,16 @@ class ModelScorer:
                 f"was trained and evaluated on: it reads frequencies above {sample_rate / 2:g} Hz, which this lacks",
             )
         if self.inputs.kind == "logmel":
-            return [featurize(x, sample_rate, self.spec, columns=(), logmel=True).logmel]
+            spectrogram = featurize(x, sample_rate, self.spec, columns=(), logmel=True).logmel
+            return [spectrogram], None if self.domain is None else signatures_of([spectrogram])
+        wants_logmel = self.domain is not None and self.domain.source == "logmel"
         features = featurize(
-            x, sample_rate, self.spec, self.context(context), columns=self.inputs.columns, logmel=False
+            x, sample_rate, self.spec, self.context(context), columns=self.inputs.columns, logmel=wants_logmel
         )
-        return np.array([[features.values[c] for c in self.inputs.columns]], dtype=np.float64)
+        row = np.array([[features.values[c] for c in self.inputs.columns]], dtype=np.float64)
+        if self.domain is None:
+            return row, None
+        return row, signatures_of([features.logmel]) if wants_logmel else row
 
     @property
     def explains_cheaply(self) -> bool:
@@ -147,14 +175,26 @@ class ModelScorer:
         self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None, *, explain: bool = False
     ) -> Verdict:
         """The verdict on float32 mono samples at ``sample_rate`` Hz; ``explain`` adds what drove the score."""
-        inputs = self.model_input(samples, float(sample_rate), context)
+        inputs, domain_signature = self.inputs_and_signature(samples, float(sample_rate), context)
         value = float(self.detector.score(inputs)[0])
         explanation = None
         if explain:
             from vibrasense.inference.explanation import explain_score
 
             explanation = explain_score(self.detector, inputs, self.inputs.columns, self.spec)
-        return Verdict(value, self.threshold, bool(value > self.threshold), explanation)
+        return self.verdict(value, domain_signature, explanation)
+
+    def verdict(
+        self, value: float, domain_signature: np.ndarray | None, explanation: Explanation | None = None
+    ) -> Verdict:
+        """The verdict on a score: an anomaly above the threshold, unless the recording's signature lies beyond
+        the domain reference's limit (then ``unknown_domain`` and no anomaly)."""
+        if self.domain is None or domain_signature is None:
+            return Verdict(value, self.threshold, bool(value > self.threshold), explanation)
+        distance = float(self.domain.distance(domain_signature)[0])
+        unknown = distance > self.domain.limit
+        anomaly = bool(value > self.threshold and not unknown)
+        return Verdict(value, self.threshold, anomaly, explanation, distance, unknown)
 
 
 def explained_verdict(

@@ -2,7 +2,7 @@
 
 Input: a DataFrame with either ``path`` (a recording file any vibrasense reader understands; the model's
 channel is read) or ``samples`` (1-D float array) and ``sample_rate``; optional ``bearing`` and ``shaft_hz``
-for bearing models. Output: ``score``, ``threshold``, ``is_anomaly`` per row.
+for bearing models. Output: ``score``, ``threshold``, ``is_anomaly``, ``unknown_domain`` per row.
 """
 
 from __future__ import annotations
@@ -37,9 +37,19 @@ class RecordingScorerModel(mlflow.pyfunc.PythonModel):
         rows = []
         for record in model_input.to_dict("records"):
             samples, rate = _recording(record, self.scorer.channel)
-            score, threshold, is_anomaly = self.scorer.score(samples, rate, _context(record))[:3]
-            rows.append({"score": score, "threshold": threshold, "is_anomaly": is_anomaly})
-        return pd.DataFrame(rows, columns=["score", "threshold", "is_anomaly"])
+            verdict = self.scorer.score(samples, rate, _context(record))
+            rows.append(
+                {
+                    "score": verdict.score,
+                    "threshold": verdict.threshold,
+                    "is_anomaly": verdict.is_anomaly,
+                    "unknown_domain": verdict.unknown_domain,
+                }
+            )
+        return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
+
+
+OUTPUT_COLUMNS = ["score", "threshold", "is_anomaly", "unknown_domain"]
 
 
 def _recording(record: dict[str, Any], channel: int) -> tuple[np.ndarray, float]:
@@ -62,7 +72,7 @@ def _context(record: dict[str, Any]) -> SignalContext:
 
 
 def signature() -> ModelSignature:
-    """Input: path, or samples + sample_rate; output: score, threshold, is_anomaly."""
+    """Input: path, or samples + sample_rate; output: score, threshold, is_anomaly, unknown_domain."""
     inputs = Schema(
         [
             ColSpec(DataType.string, "path", required=False),
@@ -77,6 +87,7 @@ def signature() -> ModelSignature:
             ColSpec(DataType.double, "score"),
             ColSpec(DataType.double, "threshold"),
             ColSpec(DataType.boolean, "is_anomaly"),
+            ColSpec(DataType.boolean, "unknown_domain"),
         ]
     )
     return ModelSignature(inputs=inputs, outputs=outputs)

@@ -172,11 +172,19 @@ class AlarmManager:
         threshold: float | None = None,
         zone: SeverityReading | None = None,
         values: dict[str, float] | None = None,
+        score_withheld: bool = False,
     ) -> SnapshotResult:
-        """Feed one snapshot to the engine, record the events it causes, keep the sensor's status."""
+        """Feed one snapshot to the engine, record the events it causes, keep the sensor's status;
+        ``score_withheld``: the score is of an unknown domain and raises no alarm (the zone still does)."""
         rules = self.rules(machine_id, scorer, threshold) if running else None
         snapshot = Snapshot(
-            machine_id, sensor, at, running, score, zone.velocity_rms_mm_s if zone is not None else None
+            machine_id,
+            sensor,
+            at,
+            running,
+            score,
+            zone.velocity_rms_mm_s if zone is not None else None,
+            score_withheld,
         )
         result = self.engine.observe(snapshot, rules)
         with self._lock:

@@ -76,6 +76,12 @@ class ServingMetrics:
             ("machine_id",),
             registry=self.registry,
         )
+        self.unknown_domain = Counter(
+            "vibrasense_unknown_domain_total",
+            "Recordings far outside everything the model was trained on (not judged anomalies), by machine.",
+            ("machine_id",),
+            registry=self.registry,
+        )
         self.rejected = Counter(
             "vibrasense_rejected_recordings_total",
             "Recordings refused as bad input, by the field at fault.",
@@ -156,12 +162,14 @@ class ServingMetrics:
                 return machine_id
         return OTHER_MACHINES
 
-    def observe_score(self, machine_id: str, is_anomaly: bool, seconds: float) -> None:
-        """Count one scored recording of a machine and its scoring time."""
+    def observe_score(self, machine_id: str, is_anomaly: bool, seconds: float, unknown_domain: bool = False) -> None:
+        """Count one scored recording of a machine (an anomaly, an unknown domain) and its scoring time."""
         label = self.machine_label(machine_id)
         self.scores.labels(label).inc()
         if is_anomaly:
             self.anomalies.labels(label).inc()
+        if unknown_domain:
+            self.unknown_domain.labels(label).inc()
         self.scoring_latency.observe(seconds)
 
     def reject(self, field: str) -> None:

@@ -329,6 +329,17 @@ class ScoreResponse(BaseModel):
         ..., description="Scores above this are anomalies (learned from normal data); null when not running."
     )
     is_anomaly: bool
+    unknown_domain: bool = Field(
+        False,
+        description="The recording lies far outside everything the model was trained on (another machine, another "
+        "sensor): its score says nothing about this machine, it is no anomaly and raises no score alarm; see detail.",
+    )
+    domain_distance: float | None = Field(
+        None,
+        description="Distance to the nearest normal training recording, in units of their own spacing (about 1 or "
+        "less for this machine's recordings; unknown domain beyond 3); null for a model trained before it was kept.",
+    )
+    detail: str | None = Field(None, description="What to do about an unknown domain; null otherwise.")
     state: State = Field("ok", description="The sensor's alarm state after this recording.")
     machine_state: State = Field("ok", description="The machine's state: its worst running sensor's.")
     zone: SeverityReading | None = Field(
@@ -429,12 +440,13 @@ class AlarmEventRecord(BaseModel):
 
 
 class AlarmRecord(BaseModel):
-    """An alarm of a machine's sensor and condition (score level, score rate of change, ISO zone)."""
+    """An alarm of a machine's sensor and condition (score level, score rate of change, ISO zone, recordings
+    outside the model's domain)."""
 
     alarm_id: str
     machine_id: str
     sensor: str
-    condition: Literal["score", "rate", "zone"]
+    condition: Literal["score", "rate", "zone", "domain"]
     severity: Literal["warning", "alarm"]
     status: Literal["active", "acknowledged", "shelved", "cleared"]
     raised_at: datetime

@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 from vibrasense.config import Settings
 from vibrasense.errors import InputError, ModelError, StoreError, redact
 from vibrasense.inference import Scorer, explained_verdict
+from vibrasense.inference.domain import unknown_domain_message
 from vibrasense.serving.alarm_manager import AlarmManager, overall_rms
 from vibrasense.serving.diagnosis import diagnose_bearing
 from vibrasense.serving.drift_status import DriftCollector
@@ -226,6 +227,7 @@ class ScoringService:
             zone = self.alarms.severity(machine_id, sensor, recording.samples, recording.sample_rate)
             verdict = explained_verdict(scorer, recording.samples, recording.sample_rate, context, explain=explain)
             score, threshold, is_anomaly = verdict[:3]
+            unknown_domain = getattr(verdict, "unknown_domain", False)  # a custom scorer may return a plain tuple
             diagnosis = None
             if context.bearing:
                 diagnosis = diagnose_bearing(
@@ -249,6 +251,7 @@ class ScoringService:
             score=float(score),
             threshold=float(threshold),
             zone=zone,
+            score_withheld=unknown_domain,
         )
         seconds = time.perf_counter() - started
         response = ScoreResponse(
@@ -257,6 +260,9 @@ class ScoringService:
             score=float(score),
             threshold=float(threshold),
             is_anomaly=bool(is_anomaly),
+            unknown_domain=unknown_domain,
+            domain_distance=getattr(verdict, "domain_distance", None),
+            detail=unknown_domain_message(describe(scorer), verdict.domain_distance) if unknown_domain else None,
             state=result.state,
             machine_state=result.machine_state,
             zone=zone,
@@ -335,7 +341,7 @@ class ScoringService:
         return BatchResponse(results=results, errors=errors, processing_ms=(time.perf_counter() - started) * 1000)
 
     def _record(self, response: ScoreResponse, seconds: float) -> None:
-        self.metrics.observe_score(response.machine_id, response.is_anomaly, seconds)
+        self.metrics.observe_score(response.machine_id, response.is_anomaly, seconds, response.unknown_domain)
         self.store.record(
             ScoreRow(
                 machine_id=response.machine_id,

@@ -18,6 +18,7 @@ import yaml
 from vibrasense.alarms import LearnedLevels, learn_levels, save_learned_levels
 from vibrasense.config import Settings
 from vibrasense.errors import ModelError
+from vibrasense.inference.domain import DomainReference, signatures_of
 from vibrasense.inference.model_inputs import ModelInputs, shared_context
 from vibrasense.models.base import Detector, detector_class, get_detector, validate_params
 from vibrasense.registry import DETECTOR_ARTIFACT, assign_alias, experiment_id, tracking_client
@@ -169,7 +170,7 @@ def train_and_register(
             config = folder / "config.yaml"
             config.write_text(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False))
             mlflow.log_artifact(str(config))
-            detector_dir = save_model_folder(detector, data, folder / DETECTOR_ARTIFACT)
+            detector_dir = save_model_folder(detector, data, folder / DETECTOR_ARTIFACT, settings.training.domain_limit)
             write_reference(data, test_rows, evaluation.scores if evaluation else None, detector_dir)
             mlflow.log_artifacts(str(detector_dir), DETECTOR_ARTIFACT)
             if notes:
@@ -198,19 +199,34 @@ def train_and_register(
     )
 
 
-def save_model_folder(detector: Detector, data: TrainingData, folder: Path) -> Path:
-    """The detector's files plus the feature spec it was trained on and the inputs it reads: what inference loads."""
+def save_model_folder(detector: Detector, data: TrainingData, folder: Path, domain_limit: float) -> Path:
+    """The detector's files plus the feature spec it was trained on, the inputs it reads and the signatures of
+    its training recordings (:mod:`vibrasense.inference.domain`): what inference loads."""
     detector.save(folder)
     data.spec.save(folder)
     leaf = getattr(detector, "best_", detector)
-    ModelInputs(
+    inputs = ModelInputs(
         kind=detector.input_kind,
         columns=tuple(getattr(leaf, "kept_columns_", ())),
         default_context=shared_context(data.train["bearing"], data.train["shaft_hz"]),
         min_sample_rate=float(pd.concat([data.train["sample_rate"], data.test["sample_rate"]]).min()),
-    ).save(folder)
+    )
+    inputs.save(folder)
+    domain_reference(data, inputs, getattr(detector, "seed", 0), domain_limit).save(folder)
     save_learned_levels(folder, learn_alarm_levels(detector, data))
     return folder
+
+
+def domain_reference(data: TrainingData, inputs: ModelInputs, seed: int, limit: float) -> DomainReference:
+    """The signatures of the normal training recordings, by machine: their mean log-mel spectra (the feature
+    rows the model reads when the run kept no log-mel), against which serving tells a recording of another
+    machine from an anomaly of this one."""
+    machines = data.train["machine_id"].astype(str).tolist() if "machine_id" in data.train else None
+    if data.logmel is not None and all(r in data.logmel for r in data.train["recording_id"]):
+        signatures = signatures_of(data.inputs("logmel", data.train))
+        return DomainReference.fit(signatures, limit, machines, "logmel", seed)
+    rows = data.train[list(inputs.columns)].to_numpy(dtype=np.float64)
+    return DomainReference.fit(rows, limit, machines, "columns", seed)
 
 
 def learn_alarm_levels(detector: Detector, data: TrainingData, rate_window: int = 10) -> LearnedLevels:

@@ -277,7 +277,7 @@ function sensorsCell(sensors) {
   return cell;
 }
 
-const CONDITIONS = { score: "score level", rate: "score rising", zone: "ISO zone" };
+const CONDITIONS = { score: "score level", rate: "score rising", zone: "ISO zone", domain: "unknown domain" };
 
 function renderAlarms(alarms) {
   const table = document.getElementById("alarms");
