@@ -13,7 +13,7 @@ and the verdict says to train on the machine's own normal data.
 
 A fault moves a machine's spectrum too, and a severe one on a very steady machine can move it as far as
 another machine does; an unknown domain therefore raises its own warning (the ``domain`` alarm condition)
-rather than passing silently. Measured by ``benchmarks/quality.py`` (the ``domain`` part).
+rather than passing silently. Measured by ``benchmarks/domain.py``.
 """
 
 from __future__ import annotations
