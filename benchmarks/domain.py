@@ -12,11 +12,13 @@ share flagged "unknown domain" and the range of their domain distances (``traini
 - trained on the ``dcase2020`` clips (a seeded 30 % of its normal clips held out): those and its anomaly,
   MIMII fan id_00, the synthetic machines and CWRU;
 - trained on a synthetic plant of three pumps: their held-out normal and faulty clips (all four faults, as
-  the demo generates them, and again at 4x the severity), a fourth pump, MIMII fan id_00 and the DCASE clips.
+  the demo generates them, and again at 4x the severity, sent with their machine's id and without), a fourth
+  pump (with its own id), MIMII fan id_00 and the DCASE clips.
 
-A good reference leaves no recording of the trained machines outside (its own faults included) and flags
-the others. The detector (Mahalanobis here) only sets the scores; the domain distance depends on the
-training recordings alone.
+Recordings go with the machine id training gave them where they have one (a recording of a machine the model
+was trained on is always judged), else with none. A good reference leaves no recording of the trained
+machines outside (its own faults included) and flags the others. The detector (Mahalanobis here) only sets
+the scores; the domain distance depends on the training recordings alone.
 
     .venv/bin/python benchmarks/domain.py [--data ../shared/data]
 """
@@ -45,7 +47,7 @@ from vibrasense.training.data import load_training_data
 from vibrasense.training.train import build_detector, fit_detector, save_model_folder
 
 REPO = Path(__file__).resolve().parents[1]
-Clip = tuple[np.ndarray, float]
+Clip = tuple[np.ndarray, float, str | None]  # samples, sample rate, the machine id it is sent with (or none)
 DETECTOR = "mahalanobis"
 DCASE_HELD_OUT = 0.3  # its test split holds one anomalous clip and no normal one (as in quality.py)
 
@@ -65,14 +67,15 @@ def trained(
     folder = save_model_folder(detector, data, work / "model", settings.training.domain_limit)
     scorer = ModelScorer.from_directory(folder, DETECTOR, "1")
     by_label: dict[str, list[Clip]] = {"normal": [], "anomaly": []}
-    for path, label in zip(data.test["source"], data.test["label"], strict=True):
-        by_label[label].append(wav(Path(path)))
+    machines = data.test["machine_id"].astype(str) if "machine_id" in data.test else [None] * len(data.test)
+    for path, label, machine in zip(data.test["source"], data.test["label"], machines, strict=True):
+        by_label[label].append(wav(Path(path), machine_id=machine))
     return scorer, by_label["normal"], by_label["anomaly"]
 
 
-def wav(path: Path, channel: int | None = None) -> Clip:
+def wav(path: Path, channel: int | None = None, machine_id: str | None = None) -> Clip:
     signal = read_path(path, channel)
-    return signal.samples, float(signal.sample_rate)
+    return signal.samples, float(signal.sample_rate), machine_id
 
 
 def wavs(folder: Path, pattern: str = "*.wav") -> list[Clip]:
@@ -88,22 +91,28 @@ def other_microphones(data: Path) -> list[Clip]:
 
 
 def synthetic(machines: Iterable[int]) -> list[Clip]:
-    return [(machine_sound(10.0, 16_000, machine, seed=5, clip=900), 16_000.0) for machine in machines]
+    return [(machine_sound(10.0, 16_000, machine, seed=5, clip=900), 16_000.0, None) for machine in machines]
 
 
-def severe_faults(machines: Iterable[int], seed: int, severity: float = 4.0) -> list[Clip]:
+def severe_faults(machines: dict[int, str | None], seed: int, severity: float = 4.0) -> list[Clip]:
+    """Each fault at ``severity`` on each of ``machines`` (index: the id it is sent with)."""
     return [
-        (machine_sound(10.0, 16_000, machine, anomaly, seed, clip=700 + k, severity=severity), 16_000.0)
-        for machine in machines
+        (machine_sound(10.0, 16_000, machine, anomaly, seed, clip=700 + k, severity=severity), 16_000.0, machine_id)
+        for machine, machine_id in machines.items()
         for k, anomaly in enumerate(ANOMALIES)
     ]
+
+
+def plant_machine_ids(scorer: ModelScorer) -> dict[int, str | None]:
+    """The synthetic plant's machine index to the machine id training gave it."""
+    return {int(machine.rsplit("_", 1)[-1]): machine for machine in sorted(scorer.domain.machines)}
 
 
 def cwru_pieces(data: Path, seconds: float = 2.0) -> list[Clip]:
     signal = read_path(next((data / "cwru" / "Normal").glob("*.mat")))
     size = int(seconds * signal.sample_rate)
     return [
-        (signal.samples[i : i + size], float(signal.sample_rate))
+        (signal.samples[i : i + size], float(signal.sample_rate), None)
         for i in range(0, signal.samples.size - size + 1, size)
     ]
 
@@ -114,7 +123,7 @@ def report(title: str, scorer: ModelScorer, groups: dict[str, tuple[str, list[Cl
     print(f"{'recordings':<46}{'n':>4}{'expected':>10}{'unknown':>9}{'distance':>14}{'anomaly':>9}")
     scores: dict[str, np.ndarray] = {}
     for name, (expected, clips) in groups.items():
-        verdicts = [scorer.score(samples, rate) for samples, rate in clips]
+        verdicts = [scorer.score(samples, rate, machine_id=machine) for samples, rate, machine in clips]
         distances = np.array([v.domain_distance for v in verdicts])
         unknown = sum(v.unknown_domain for v in verdicts)
         anomalies = sum(v.is_anomaly for v in verdicts)
@@ -171,7 +180,10 @@ def main() -> None:
         plant = write_audio_plant(work / "plant" / "recordings", n_machines=4, seed=3)
         for path in sorted((plant / "train").glob("*_id_03_*.wav")) + sorted((plant / "test").glob("*_id_03_*.wav")):
             path.rename(work / "plant" / path.name)  # the fourth pump is never trained on
-        fourth = [(*sf.read(path, dtype="float32"),) for path in sorted((work / "plant").glob("normal_id_03_*.wav"))]
+        fourth = [
+            (*sf.read(path, dtype="float32"), "pump_id_03")
+            for path in sorted((work / "plant").glob("normal_id_03_*.wav"))
+        ]
         settings = load_settings(None, workdir=work / "plant", features={"workers": 1})
         scorer, normal, faulty = trained(settings, [plant], work / "plant")
         report(
@@ -180,8 +192,9 @@ def main() -> None:
             {
                 "pumps 0-2: held-out normal": ("inside", normal),
                 "pumps 0-2: faults (bearing, imbalance, rubbing, clogging)": ("inside", faulty),
-                "pumps 0-2: the same faults at 4x the severity": ("inside", severe_faults(range(3), seed=3)),
-                "pump 3, never trained on": ("?", [(samples, float(rate)) for samples, rate in fourth]),
+                "pumps 0-2: the same faults at 4x, named": ("inside", severe_faults(plant_machine_ids(scorer), 3)),
+                "pumps 0-2: the same faults at 4x, unnamed": ("inside", severe_faults(dict.fromkeys(range(3)), 3)),
+                "pump 3, never trained on (named pump_id_03)": ("?", [(s, float(r), m) for s, r, m in fourth]),
                 "MIMII fan id_00 (normal, abnormal)": ("outside", wavs(fan / "id_00", "*/*.wav")),
                 "DCASE 2020 clips": ("outside", wavs(dcase / "unknown_machine", "*/*.wav")),
             },

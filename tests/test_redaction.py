@@ -59,7 +59,9 @@ class RmsScorer:
 
     name, version = "rms", "1"
 
-    def score(self, samples: np.ndarray, sample_rate: float, context: object = None) -> Verdict:
+    def score(
+        self, samples: np.ndarray, sample_rate: float, context: object = None, *, machine_id: str | None = None
+    ) -> Verdict:
         value = float(np.sqrt(np.mean(np.square(samples))))
         return Verdict(value, 1.0, value > 1.0)
 

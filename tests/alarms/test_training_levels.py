@@ -71,8 +71,9 @@ def test_the_service_gates_and_levels_by_what_was_learned_unless_configured(trai
     try:
         assert service.alarms.rules(machine_id, scorer, None).source["running_rms"] == "configured"
         off = service.score(ScoreRequest(sample_rate=RATE, samples=quiet.tolist(), machine_id=machine_id))
-        assert off.score is not None  # the gate is off: scored, but a machine's faint hiss is no sound it was
-        # trained on: an unknown domain, with its own warning instead of an anomaly
-        assert off.unknown_domain and not off.is_anomaly and off.state == "warning"
+        assert off.score is not None  # the gate is off: scored. A faint hiss is no sound the machine made in
+        # training; it is a machine the model knows, so it is judged (an anomaly), with a detail that says so
+        assert not off.unknown_domain and off.is_anomaly and off.domain_distance > scorer.domain.limit
+        assert off.detail is not None and f"far from machine {machine_id}'s training recordings" in off.detail
     finally:
         service.close()

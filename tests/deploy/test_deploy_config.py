@@ -42,7 +42,14 @@ class RmsScorer:
     name = "rms-test"
     version = "1"
 
-    def score(self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None) -> Verdict:
+    def score(
+        self,
+        samples: np.ndarray,
+        sample_rate: float,
+        context: SignalContext | None = None,
+        *,
+        machine_id: str | None = None,
+    ) -> Verdict:
         value = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
         return Verdict(value, 0.5, value > 0.5)
 

@@ -124,3 +124,14 @@ def test_the_scorer_flags_another_machine_as_unknown_domain_not_as_an_anomaly(
     faulty = scorer.score(machine_sound(2.0, RATE, 0, "bearing", clip=401, severity=2.0), RATE)
     assert not faulty.unknown_domain and faulty.domain_distance < LIMIT
     assert faulty.is_anomaly == (faulty.score > faulty.threshold) and faulty.state in ("anomaly", "normal")
+
+
+def test_it_knows_the_machines_it_was_trained_on_and_keeps_them_when_saved(tmp_path: Path) -> None:
+    train = np.concatenate([signatures(0, range(6)), signatures(1, range(6))])
+    reference = DomainReference.fit(train, LIMIT, ["m0"] * 6 + ["m1"] * 6)
+    assert reference.knows("m0") and reference.knows("m1")
+    assert not reference.knows("m2") and not reference.knows(None)
+    reference.save(tmp_path)
+    loaded = DomainReference.load(tmp_path)
+    assert loaded is not None and loaded.machines == {"m0", "m1"}
+    assert DomainReference.fit(train, LIMIT).machines == frozenset()  # recordings that named no machine

@@ -126,7 +126,9 @@ class PlainScorer:
 
     name, version = "plain", "1"
 
-    def score(self, samples: np.ndarray, sample_rate: float, context: object = None) -> Verdict:
+    def score(
+        self, samples: np.ndarray, sample_rate: float, context: object = None, *, machine_id: str | None = None
+    ) -> Verdict:
         return Verdict(1.0, 2.0, False)
 
 
@@ -136,10 +138,10 @@ def test_a_service_explains_tabular_scores_always_autoencoder_scores_when_asked(
     vibration = bearing_vibration(1.0, RATE, seed=1)
     sound = machine_sound(1.0, AUDIO_RATE, clip=1)
     assert tabular_scorer.explains_cheaply and not autoencoder_scorer.explains_cheaply
-    assert explained_verdict(tabular_scorer, vibration, RATE, None, explain=False).explanation is not None
-    assert explained_verdict(autoencoder_scorer, sound, AUDIO_RATE, None, explain=False).explanation is None
-    assert explained_verdict(autoencoder_scorer, sound, AUDIO_RATE, None, explain=True).explanation is not None
-    assert explained_verdict(PlainScorer(), sound, AUDIO_RATE, None, explain=True) == Verdict(1.0, 2.0, False)
+    assert explained_verdict(tabular_scorer, vibration, RATE, None, None, explain=False).explanation is not None
+    assert explained_verdict(autoencoder_scorer, sound, AUDIO_RATE, None, None, explain=False).explanation is None
+    assert explained_verdict(autoencoder_scorer, sound, AUDIO_RATE, None, None, explain=True).explanation is not None
+    assert explained_verdict(PlainScorer(), sound, AUDIO_RATE, None, None, explain=True) == Verdict(1.0, 2.0, False)
 
 
 @pytest.mark.realdata

@@ -100,7 +100,9 @@ def test_autoencoders_score_the_same_in_onnx_runtime_for_any_clip_length(
         clip = machine_sound(2.0, AUDIO_RATE, machine=1, seed=frames)[: max(frames - 1, 0) * hop + 1]
         expected, got = native.score(clip, AUDIO_RATE), onnx_scorer.score(clip, AUDIO_RATE)
         assert native.model_input(clip, AUDIO_RATE)[0].shape[0] == frames
-        assert got.score == pytest.approx(expected.score, rel=1e-4), (name, frames)
+        # float32 in two engines: torch on one thread (after a service limited the process) sums a patch's
+        # errors in another order than ONNX Runtime, 1.1e-4 apart on the 1-frame clip's large error
+        assert got.score == pytest.approx(expected.score, rel=5e-4), (name, frames)
 
 
 def test_auto_exports_the_detector_it_selected(tmp_path: Path, bearing_rows) -> None:

@@ -71,7 +71,14 @@ class BandEnergyScorer:
     def _raw(self, samples: np.ndarray, sample_rate: float) -> float:
         return float(np.mean(np.abs((self._features(samples, sample_rate) - self.mean_) / self.std_)))
 
-    def score(self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None) -> Verdict:
+    def score(
+        self,
+        samples: np.ndarray,
+        sample_rate: float,
+        context: SignalContext | None = None,
+        *,
+        machine_id: str | None = None,
+    ) -> Verdict:
         value = self._raw(samples, sample_rate)
         return Verdict(value, self.threshold_, value > self.threshold_)
 

@@ -25,7 +25,14 @@ class GatedScorer(BandEnergyScorer):
         self.entered = threading.Event()
         self.gate: threading.Event | None = None
 
-    def score(self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None) -> Verdict:
+    def score(
+        self,
+        samples: np.ndarray,
+        sample_rate: float,
+        context: SignalContext | None = None,
+        *,
+        machine_id: str | None = None,
+    ) -> Verdict:
         if self.gate is not None:
             self.entered.set()
             assert self.gate.wait(10)

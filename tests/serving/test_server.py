@@ -172,7 +172,14 @@ class HeldScorer(BandEnergyScorer):
         self.inside = 0
         self.lock = threading.Lock()
 
-    def score(self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None) -> Verdict:
+    def score(
+        self,
+        samples: np.ndarray,
+        sample_rate: float,
+        context: SignalContext | None = None,
+        *,
+        machine_id: str | None = None,
+    ) -> Verdict:
         if not self.release.is_set():
             with self.lock:
                 self.inside += 1

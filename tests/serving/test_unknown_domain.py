@@ -20,19 +20,21 @@ from vibrasense.signals.synthetic import machine_sound
 LIMIT = 4.0
 
 
-def hum_model(spec: FeatureSpec) -> ModelScorer:
-    """Mahalanobis on the audio and vibration features of healthy hums, with the hums' domain reference."""
+def hum_model(spec: FeatureSpec, machine: str | None = None) -> ModelScorer:
+    """Mahalanobis on the audio and vibration features of healthy hums, with the hums' domain reference (the hums
+    of ``machine``, if named)."""
     columns = tuple(c for c in spec.columns if c not in spec.envelope_columns)
     clips = [featurize(healthy_clip(seed), RATE, spec, columns=columns) for seed in range(30)]
     detector = get_detector("mahalanobis").fit(np.array([[f.values[c] for c in columns] for f in clips]))
     scorer = ModelScorer(detector, spec, ModelInputs("tabular", columns), "hum", "1")
-    scorer.domain = DomainReference.fit(signatures_of([f.logmel for f in clips]), LIMIT, source="logmel")
+    machines = [machine] * len(clips) if machine else None
+    scorer.domain = DomainReference.fit(signatures_of([f.logmel for f in clips]), LIMIT, machines, "logmel")
     return scorer
 
 
-def upload(client: TestClient, samples: np.ndarray) -> dict:
+def upload(client: TestClient, samples: np.ndarray, machine_id: str = "pump-7") -> dict:
     response = client.post(
-        "/v1/score/file", files={"file": ("c.wav", wav_bytes(samples), "audio/wav")}, data={"machine_id": "pump-7"}
+        "/v1/score/file", files={"file": ("c.wav", wav_bytes(samples), "audio/wav")}, data={"machine_id": machine_id}
     )
     assert response.status_code == 200, response.text
     return response.json()
@@ -68,3 +70,23 @@ def test_another_machine_is_an_unknown_domain_with_a_warning_that_clears_on_the_
         assert back["unknown_domain"] is False
         (cleared,) = domain_alarms(client)
         assert cleared["status"] == "cleared" and [e["kind"] for e in cleared["events"]] == ["raised", "cleared"]
+
+
+def test_a_machine_the_model_was_trained_on_is_judged_however_far_its_recording_lies(tmp_path: Path) -> None:
+    settings = load_settings(None, workdir=tmp_path)
+    scorer = hum_model(FeatureSpec.from_settings(settings), machine="hum-1")
+    far = machine_sound(1.0, RATE, machine=2, clip=5)  # as far as a severe fault (or a moved sensor) moves it
+    with TestClient(create_app(settings, scorer)) as client:
+        known = upload(client, far, machine_id="hum-1")
+        assert known["domain_distance"] > LIMIT and known["unknown_domain"] is False
+        assert known["is_anomaly"] is True
+        assert "far from machine hum-1's training recordings" in known["detail"]
+        assert "judged as that machine's" in known["detail"]
+        assert domain_alarms(client) == []
+        other = upload(client, far, machine_id="pump-7")
+        assert other["unknown_domain"] is True and other["is_anomaly"] is False
+        assert "far outside everything model hum v1 was trained on" in other["detail"]
+        metrics = client.get("/metrics").text
+        assert 'vibrasense_anomalies_total{machine_id="hum-1"} 1.0' in metrics
+        assert 'vibrasense_unknown_domain_total{machine_id="hum-1"}' not in metrics
+        assert 'vibrasense_unknown_domain_total{machine_id="pump-7"} 1.0' in metrics

@@ -144,7 +144,14 @@ def test_isolation_forest_run_is_tracked_with_params_metrics_and_artifacts(
     model = mlflow.models.get_model_info(f"models:/{settings.tracking.registered_model}/{result.model_version}")
     assert model.run_id == result.run_id
     assert "python_function" in model.flavors
-    assert model.signature.inputs.input_names() == ["path", "samples", "sample_rate", "bearing", "shaft_hz"]
+    assert model.signature.inputs.input_names() == [
+        "path",
+        "samples",
+        "sample_rate",
+        "bearing",
+        "shaft_hz",
+        "machine_id",
+    ]
     assert model.signature.outputs.input_names() == ["score", "threshold", "is_anomaly", "unknown_domain"]
     assert model.saved_input_example_info is not None
     # artifacts live in the work directory, not in ./mlruns of wherever the tests were started
@@ -218,6 +225,13 @@ def test_pyfunc_from_the_registry_scores_a_path_and_samples(
         assert frame["threshold"].iloc[0] == pytest.approx(expected[1])
         assert bool(frame["is_anomaly"].iloc[0]) is expected[2] is True
         assert bool(frame["unknown_domain"].iloc[0]) is expected.unknown_domain is False  # a fault of its machine
+    other = machine_sound(2.0, int(rate), machine=7, clip=1)  # a machine the plant does not have
+    assert scorer.score(other, rate).domain_distance > scorer.domain.limit
+    known = sorted(scorer.domain.machines)[0]
+    sent = pd.DataFrame({"samples": [other.astype(np.float64)] * 2, "sample_rate": [float(rate)] * 2})
+    sent["machine_id"] = [None, known]
+    # unnamed, it is an unknown domain; named as a machine the model was trained on, it is judged as that one's
+    assert model.predict(sent)["unknown_domain"].tolist() == [True, False]
 
 
 def test_cnn_ae_logs_train_and_validation_loss_per_epoch(cnn: tuple[Settings, TrainingResult]) -> None:

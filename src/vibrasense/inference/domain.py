@@ -12,8 +12,10 @@ recordings from their centre (the median; so a new normal recording lies at abou
 and the verdict says to train on the machine's own normal data.
 
 A fault moves a machine's spectrum too, and a severe one on a very steady machine can move it as far as
-another machine does; an unknown domain therefore raises its own warning (the ``domain`` alarm condition)
-rather than passing silently. Measured by ``benchmarks/domain.py``.
+another machine does. So the reference keeps the ids of the machines it was trained on, and a recording that
+names one of them (:meth:`DomainReference.knows`) is always judged as that machine's, however far it lies: a
+fault on a machine the model knows is never withheld. For any other recording an unknown domain raises its
+own warning (the ``domain`` alarm condition) rather than passing silently. Measured by ``benchmarks/domain.py``.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class DomainReference:
     source: SignatureSource
     groups: tuple[_Group, ...]
     limit: float
+    machines: frozenset[str] = frozenset()
+    """The ids of the machines trained on (none when the training recordings named no machine)."""
 
     @classmethod
     def fit(
@@ -97,7 +101,11 @@ class DomainReference:
             if len(members) > MAX_GROUP_SIGNATURES:
                 members = members[np.sort(rng.choice(len(members), MAX_GROUP_SIGNATURES, replace=False))]
             groups.append(_fit_group(members))
-        return cls(source, tuple(groups), float(limit))
+        return cls(source, tuple(groups), float(limit), frozenset(names[names != ""].tolist()))
+
+    def knows(self, machine_id: str | None) -> bool:
+        """Whether ``machine_id`` is one of the machines the model was trained on."""
+        return machine_id is not None and machine_id in self.machines
 
     def distance(self, signatures: np.ndarray) -> np.ndarray:
         """Each signature's domain distance: to its nearest machine, in units of that machine's own spread;
@@ -125,6 +133,7 @@ class DomainReference:
             typicals=np.array([g.typical for g in self.groups]),
             sizes=sizes,
             signatures=np.concatenate([g.signatures for g in self.groups]).astype(np.float32),
+            machines=np.array(sorted(self.machines), dtype=str),
         )
         return path
 
@@ -146,11 +155,12 @@ class DomainReference:
                 )
                 source = str(data["source"])
                 limit = float(data["limit"])
+                machines = frozenset(data["machines"].tolist()) if "machines" in data else frozenset()
         except (OSError, ValueError, KeyError) as error:
             raise ModelError(f"{path}: unreadable domain reference ({error}); retrain the model") from None
         if source not in ("logmel", "columns") or not groups:
             raise ModelError(f"{path}: not a domain reference this vibrasense reads; retrain the model")
-        return cls(source, groups, limit)  # type: ignore[arg-type]
+        return cls(source, groups, limit, machines)  # type: ignore[arg-type]
 
 
 def unknown_domain_message(model: str, distance: float) -> str:
@@ -160,6 +170,16 @@ def unknown_domain_message(model: str, distance: float) -> str:
         f"{distance:.1f}; a normal recording of a machine it was trained on lies at about 1): its score says "
         "nothing about this machine, so it is not judged an anomaly. Train a model on this machine's own "
         "normal recordings (`vibrasense train`)"
+    )
+
+
+def far_from_machine_message(model: str, machine_id: str, distance: float) -> str:
+    """What to tell a user whose recording of a machine ``model`` was trained on lies beyond its domain limit."""
+    return (
+        f"this recording lies far from machine {machine_id}'s training recordings for model {model} (domain "
+        f"distance {distance:.1f}; a normal one lies at about 1). It is judged as that machine's, since a severe "
+        "fault moves a spectrum this far; if the sensor was moved or the machine replaced instead, retrain on its "
+        "new normal recordings (`vibrasense train`)"
     )
 
 

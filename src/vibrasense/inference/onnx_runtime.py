@@ -76,10 +76,17 @@ class OnnxScorer(ModelScorer):
         return scorer
 
     def score(
-        self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None, *, explain: bool = False
+        self,
+        samples: np.ndarray,
+        sample_rate: float,
+        context: SignalContext | None = None,
+        *,
+        machine_id: str | None = None,
+        explain: bool = False,
     ) -> Verdict:
-        """The verdict on float32 mono samples at ``sample_rate`` Hz (no explanation: see the module)."""
+        """The verdict on float32 mono samples at ``sample_rate`` Hz of machine ``machine_id`` (no explanation:
+        see the module)."""
         inputs, domain_signature = self.inputs_and_signature(samples, float(sample_rate), context)
         feed = inputs[0] if isinstance(inputs, list) else inputs
         (output,) = self.session.run(None, {self._input: feed})
-        return self.verdict(float(np.ravel(output)[0]), domain_signature)
+        return self.verdict(float(np.ravel(output)[0]), domain_signature, machine_id=machine_id)

@@ -40,6 +40,9 @@ class Verdict(NamedTuple):
     """Distance to the nearest training recording in units of their own spacing (:mod:`~vibrasense.inference.domain`);
     ``None`` for a model saved before domain references were kept."""
     unknown_domain: bool = False
+    far_from_training: bool = False
+    """Beyond the domain limit: an unknown domain, unless the recording named a machine the model was trained on
+    (then it is judged as that machine's)."""
 
     @property
     def state(self) -> str:
@@ -54,8 +57,15 @@ class Scorer(Protocol):
     name: str
     version: str
 
-    def score(self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None) -> Verdict:
-        """The verdict on float32 mono samples at ``sample_rate`` Hz."""
+    def score(
+        self,
+        samples: np.ndarray,
+        sample_rate: float,
+        context: SignalContext | None = None,
+        *,
+        machine_id: str | None = None,
+    ) -> Verdict:
+        """The verdict on float32 mono samples at ``sample_rate`` Hz of machine ``machine_id`` (if known)."""
         ...
 
 
@@ -67,7 +77,13 @@ class ExplainingScorer(Scorer, Protocol):
     explains_cheaply: bool
 
     def score(
-        self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None, *, explain: bool = False
+        self,
+        samples: np.ndarray,
+        sample_rate: float,
+        context: SignalContext | None = None,
+        *,
+        machine_id: str | None = None,
+        explain: bool = False,
     ) -> Verdict:
         """The verdict on float32 mono samples at ``sample_rate`` Hz, with its explanation if asked for."""
         ...
@@ -172,9 +188,16 @@ class ModelScorer:
         return self.inputs.kind == "tabular"
 
     def score(
-        self, samples: np.ndarray, sample_rate: float, context: SignalContext | None = None, *, explain: bool = False
+        self,
+        samples: np.ndarray,
+        sample_rate: float,
+        context: SignalContext | None = None,
+        *,
+        machine_id: str | None = None,
+        explain: bool = False,
     ) -> Verdict:
-        """The verdict on float32 mono samples at ``sample_rate`` Hz; ``explain`` adds what drove the score."""
+        """The verdict on float32 mono samples at ``sample_rate`` Hz of machine ``machine_id`` (``None``: not
+        named); ``explain`` adds what drove the score."""
         inputs, domain_signature = self.inputs_and_signature(samples, float(sample_rate), context)
         value = float(self.detector.score(inputs)[0])
         explanation = None
@@ -182,25 +205,38 @@ class ModelScorer:
             from vibrasense.inference.explanation import explain_score
 
             explanation = explain_score(self.detector, inputs, self.inputs.columns, self.spec)
-        return self.verdict(value, domain_signature, explanation)
+        return self.verdict(value, domain_signature, explanation, machine_id)
 
     def verdict(
-        self, value: float, domain_signature: np.ndarray | None, explanation: Explanation | None = None
+        self,
+        value: float,
+        domain_signature: np.ndarray | None,
+        explanation: Explanation | None = None,
+        machine_id: str | None = None,
     ) -> Verdict:
         """The verdict on a score: an anomaly above the threshold, unless the recording's signature lies beyond
-        the domain reference's limit (then ``unknown_domain`` and no anomaly)."""
+        the domain reference's limit and ``machine_id`` is none the model was trained on (then ``unknown_domain``
+        and no anomaly)."""
         if self.domain is None or domain_signature is None:
             return Verdict(value, self.threshold, bool(value > self.threshold), explanation)
         distance = float(self.domain.distance(domain_signature)[0])
-        unknown = distance > self.domain.limit
+        far = distance > self.domain.limit
+        unknown = far and not self.domain.knows(machine_id)
         anomaly = bool(value > self.threshold and not unknown)
-        return Verdict(value, self.threshold, anomaly, explanation, distance, unknown)
+        return Verdict(value, self.threshold, anomaly, explanation, distance, unknown, far)
 
 
 def explained_verdict(
-    scorer: Scorer, samples: np.ndarray, sample_rate: float, context: SignalContext | None, *, explain: bool
+    scorer: Scorer,
+    samples: np.ndarray,
+    sample_rate: float,
+    context: SignalContext | None,
+    machine_id: str | None,
+    *,
+    explain: bool,
 ) -> Verdict:
-    """``scorer``'s verdict, with its explanation when the scorer can explain and that is cheap or ``explain`` asks."""
+    """``scorer``'s verdict on a recording of ``machine_id``, with its explanation when the scorer can explain and
+    that is cheap or ``explain`` asks."""
     if isinstance(scorer, ExplainingScorer) and (explain or scorer.explains_cheaply):
-        return scorer.score(samples, sample_rate, context, explain=True)
-    return scorer.score(samples, sample_rate, context)
+        return scorer.score(samples, sample_rate, context, machine_id=machine_id, explain=True)
+    return scorer.score(samples, sample_rate, context, machine_id=machine_id)

@@ -37,7 +37,10 @@ class RecordingScorerModel(mlflow.pyfunc.PythonModel):
         rows = []
         for record in model_input.to_dict("records"):
             samples, rate = _recording(record, self.scorer.channel)
-            verdict = self.scorer.score(samples, rate, _context(record))
+            machine_id = record.get("machine_id")
+            verdict = self.scorer.score(
+                samples, rate, _context(record), machine_id=machine_id if isinstance(machine_id, str) else None
+            )
             rows.append(
                 {
                     "score": verdict.score,
@@ -72,7 +75,8 @@ def _context(record: dict[str, Any]) -> SignalContext:
 
 
 def signature() -> ModelSignature:
-    """Input: path, or samples + sample_rate; output: score, threshold, is_anomaly, unknown_domain."""
+    """Input: path, or samples + sample_rate (and optionally bearing, shaft_hz, machine_id); output: score,
+    threshold, is_anomaly, unknown_domain."""
     inputs = Schema(
         [
             ColSpec(DataType.string, "path", required=False),
@@ -80,6 +84,7 @@ def signature() -> ModelSignature:
             ColSpec(DataType.double, "sample_rate", required=False),
             ColSpec(DataType.string, "bearing", required=False),
             ColSpec(DataType.double, "shaft_hz", required=False),
+            ColSpec(DataType.string, "machine_id", required=False),
         ]
     )
     outputs = Schema(

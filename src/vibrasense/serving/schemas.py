@@ -332,14 +332,20 @@ class ScoreResponse(BaseModel):
     unknown_domain: bool = Field(
         False,
         description="The recording lies far outside everything the model was trained on (another machine, another "
-        "sensor): its score says nothing about this machine, it is no anomaly and raises no score alarm; see detail.",
+        "sensor) and names no machine it was trained on: its score says nothing about this machine, it is no anomaly "
+        "and raises no score alarm; see detail.",
     )
     domain_distance: float | None = Field(
         None,
         description="Distance to the nearest normal training recording, in units of their own spacing (about 1 or "
-        "less for this machine's recordings; unknown domain beyond 3); null for a model trained before it was kept.",
+        "less for the trained machines' recordings; beyond the model's domain limit, `training.domain_limit`, an "
+        "unknown domain unless machine_id is a trained machine's); null for a model trained before it was kept.",
     )
-    detail: str | None = Field(None, description="What to do about an unknown domain; null otherwise.")
+    detail: str | None = Field(
+        None,
+        description="What to do about a recording beyond the domain limit (an unknown domain, or a trained machine's "
+        "recording far from its training recordings); null otherwise.",
+    )
     state: State = Field("ok", description="The sensor's alarm state after this recording.")
     machine_state: State = Field("ok", description="The machine's state: its worst running sensor's.")
     zone: SeverityReading | None = Field(

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 from vibrasense.config import Settings
 from vibrasense.errors import InputError, ModelError, StoreError, redact
 from vibrasense.inference import Scorer, explained_verdict
-from vibrasense.inference.domain import unknown_domain_message
+from vibrasense.inference.domain import far_from_machine_message, unknown_domain_message
 from vibrasense.serving.alarm_manager import AlarmManager, overall_rms
 from vibrasense.serving.diagnosis import diagnose_bearing
 from vibrasense.serving.drift_status import DriftCollector
@@ -81,6 +81,18 @@ class Upload:
 
 ScoringItem = ScoreRequest | Upload
 """One recording to score: JSON samples or PCM (a validated :class:`ScoreRequest`), or an audio file."""
+
+
+def domain_detail(verdict: tuple, model: str, machine_id: str) -> str | None:
+    """What to tell about a recording beyond the model's domain limit: an unknown domain, or a machine the model
+    was trained on sounding far from its training recordings; ``None`` within the limit (or for a custom scorer's
+    plain tuple)."""
+    distance = getattr(verdict, "domain_distance", None)
+    if getattr(verdict, "unknown_domain", False):
+        return unknown_domain_message(model, distance)
+    if getattr(verdict, "far_from_training", False):
+        return far_from_machine_message(model, machine_id, distance)
+    return None
 
 
 def model_info(scorer: Scorer | None) -> ModelInfo | None:
@@ -225,7 +237,9 @@ class ScoringService:
             return self._not_running(recording, sensor, scorer, rms, started, score_id, scored_at)
         try:
             zone = self.alarms.severity(machine_id, sensor, recording.samples, recording.sample_rate)
-            verdict = explained_verdict(scorer, recording.samples, recording.sample_rate, context, explain=explain)
+            verdict = explained_verdict(
+                scorer, recording.samples, recording.sample_rate, context, machine_id, explain=explain
+            )
             score, threshold, is_anomaly = verdict[:3]
             unknown_domain = getattr(verdict, "unknown_domain", False)  # a custom scorer may return a plain tuple
             diagnosis = None
@@ -262,7 +276,7 @@ class ScoringService:
             is_anomaly=bool(is_anomaly),
             unknown_domain=unknown_domain,
             domain_distance=getattr(verdict, "domain_distance", None),
-            detail=unknown_domain_message(describe(scorer), verdict.domain_distance) if unknown_domain else None,
+            detail=domain_detail(verdict, describe(scorer), machine_id),
             state=result.state,
             machine_state=result.machine_state,
             zone=zone,
