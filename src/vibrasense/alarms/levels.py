@@ -1,7 +1,7 @@
 """Alarm levels learned from normal data at training, kept in the model folder, completed by configuration.
 
 At training (:func:`learn_levels`), from the scores of normal recordings by a model that did not see them (see
-:mod:`vibrasense.training.normal_scores`) and their overall RMS:
+:mod:`vibrasense.models.calibration`) and their overall RMS:
 
 - ``warning`` = the model's threshold, raised to the ``WARNING_QUANTILE`` of the normal scores where that is
   higher (with the default 2-of-3 trigger, measured on Mahalanobis-like scores: a healthy machine then warns once

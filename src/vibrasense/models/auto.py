@@ -137,6 +137,7 @@ class AutoDetector(Detector):
         log.info("auto selected %s: %s", best, self.selection_report_["reason"])
         self.threshold_ = final.threshold_
         self.training_scores_ = final.training_scores_
+        self.calibration_ = final.calibration_
         self.fitted_ = True
         return self
 

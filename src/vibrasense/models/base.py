@@ -4,7 +4,8 @@ Conventions of scikit-learn and PyOD: a detector is a :class:`sklearn.base.BaseE
 constructor only stores hyper-parameters (so ``get_params``, ``set_params`` and ``sklearn.base.clone``
 work); ``fit(X)`` learns from normal recordings only and never changes a hyper-parameter; fitted state
 ends in ``_``; ``score(X)`` returns one anomaly score per recording (higher = more anomalous);
-``threshold_`` is learned from the scores of the training recordings; ``predict(X)`` is
+``threshold_`` is learned from scores of the normal training recordings by models that did not see them
+(``calibration_``, :mod:`vibrasense.models.calibration`); ``predict(X)`` is
 ``score(X) > threshold_`` as 0/1. ``save(dir)`` writes plain files (JSON plus a torch state dict or a
 joblib pickle) that :func:`load_detector` reads without Lightning.
 
@@ -29,6 +30,7 @@ from pydantic import TypeAdapter, ValidationError
 from sklearn.base import BaseEstimator
 
 from vibrasense.errors import ModelError
+from vibrasense.models.calibration import NormalScores
 from vibrasense.models.threshold import THRESHOLD_METHODS, fit_threshold
 
 InputKind = Literal["logmel", "tabular"]
@@ -69,7 +71,8 @@ class Detector(BaseEstimator):
     # -- the interface -------------------------------------------------------------------------------
 
     def fit(self, X: Any, **fit_options: Any) -> Self:
-        """Learn from normal recordings ``X``, then set ``threshold_`` from their scores."""
+        """Learn from normal recordings ``X``, then set ``threshold_`` from their out-of-sample scores
+        (``calibration_``)."""
         if self.threshold_method not in THRESHOLD_METHODS:
             raise ModelError(
                 f"{self.name}: threshold_method={self.threshold_method!r} is unknown; "
@@ -80,16 +83,33 @@ class Detector(BaseEstimator):
         scores = self._fit(X, **fit_options)
         self.fitted_ = True
         self.training_scores_ = self._score(X) if scores is None else np.asarray(scores, dtype=np.float64)
-        held_out = self.calibration_ids(X)
-        normal = self.training_scores_[held_out] if held_out else self.training_scores_
-        self.threshold_ = fit_threshold(normal, self.threshold_method, self.threshold_percentile)
+        self.calibration_ = self._calibration(X, fit_options)
+        self.threshold_ = fit_threshold(self.calibration_.scores, self.threshold_method, self.threshold_percentile)
         return self
+
+    def _calibration(self, X: Any, fit_options: Mapping[str, Any]) -> NormalScores:
+        """Out-of-sample scores of the normal training recordings: held out, else cross-validated, else (too
+        few recordings, or a detector that cannot be refitted per fold) their training scores."""
+        held_out = self.calibration_ids(X)
+        if held_out:
+            positions = np.asarray(held_out, dtype=np.int64)
+            return NormalScores(positions, self.training_scores_[positions], "held out")
+        positions = np.arange(len(self.training_scores_))
+        cross_validated = self.cross_validated_scores(X, fit_options)
+        if cross_validated is not None:
+            return NormalScores(positions, cross_validated, "cross-validated")
+        return NormalScores(positions, self.training_scores_, "in sample")
 
     def calibration_ids(self, X: Any) -> list[int]:
         """Positions in ``X`` of the normal recordings held out of the fit, when the detector keeps some (then
         the threshold is set from their scores: a model that fits its training recordings closely scores them
-        lower than new normal ones); empty to set it from every training score."""
+        lower than new normal ones); empty otherwise."""
         return []
+
+    def cross_validated_scores(self, X: Any, fit_options: Mapping[str, Any]) -> np.ndarray | None:
+        """Each normal training recording's score by this detector refitted on the others
+        (:func:`~vibrasense.models.calibration.calibration_splits`); ``None`` where it does not cross-validate."""
+        return None
 
     def score(self, X: Any) -> np.ndarray:
         """Anomaly score of each recording, higher = more anomalous."""

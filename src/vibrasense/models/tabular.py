@@ -8,18 +8,21 @@ the training median. Fit also learns each kept column's normal range, which expl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import joblib
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from vibrasense.errors import ModelError
 from vibrasense.models.base import Detector
+from vibrasense.models.calibration import calibration_splits
 from vibrasense.models.explain import AttributionMethod, NormalRanges, robust_z_contributions
 from vibrasense.signals.records import RECORD_COLUMNS
 
@@ -87,6 +90,18 @@ class TabularDetector(Detector):
         )
         self.pipeline_.fit(finite[:, self.keep_index_])
         self.normal_ranges_: NormalRanges | None = NormalRanges.fit(finite[:, self.keep_index_])
+
+    def cross_validated_scores(self, X: Any, fit_options: Mapping[str, Any]) -> np.ndarray | None:
+        """Each training row scored by a clone of this detector fitted on the other folds."""
+        splits = calibration_splits(len(X))
+        if splits is None:
+            return None
+        scores = np.empty(len(X), dtype=np.float64)
+        for fit_rows, score_rows in splits:
+            fold = clone(self)
+            fold._fit(_rows(X, fit_rows), **fit_options)
+            scores[score_rows] = fold._score(_rows(X, score_rows))
+        return scores
 
     def _score(self, X: Any) -> np.ndarray:
         Xt = self.transform(X)
@@ -169,3 +184,8 @@ class TabularDetector(Detector):
         ranges = state.get("normal_ranges")  # absent in folders saved before explanations
         self.normal_ranges_ = NormalRanges.from_dict(ranges) if ranges else None
         self.keep_index_ = np.array([self.columns_.index(c) for c in self.kept_columns_], dtype=np.int64)
+
+
+def _rows(X: Any, positions: np.ndarray) -> Any:
+    """The rows of a table or an array at ``positions``."""
+    return X.iloc[positions] if isinstance(X, pd.DataFrame) else np.asarray(X)[positions]

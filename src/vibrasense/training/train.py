@@ -26,7 +26,6 @@ from vibrasense.registry.pyfunc import RecordingScorerModel, input_example, sign
 from vibrasense.training import plots
 from vibrasense.training.data import TrainingData, anomaly_labels, load_training_data
 from vibrasense.training.metrics import grouped_metrics
-from vibrasense.training.normal_scores import held_out_normal_scores
 from vibrasense.training.reference import write_reference
 
 log = logging.getLogger(__name__)
@@ -231,9 +230,9 @@ def domain_reference(data: TrainingData, inputs: ModelInputs, seed: int, limit: 
 
 def learn_alarm_levels(detector: Detector, data: TrainingData, rate_window: int = 10) -> LearnedLevels:
     """Alarm levels from the scores of the normal training recordings by models that did not see them
-    (:func:`held_out_normal_scores`) and the overall RMS (``vib_rms``) of every one: over all of them, and per
-    machine id with at least :data:`MIN_RECORDINGS_FOR_LEVELS` scores."""
-    normal = held_out_normal_scores(detector, data.inputs(detector, data.train))
+    (``detector.calibration_``, :mod:`vibrasense.models.calibration`) and the overall RMS (``vib_rms``) of every
+    one: over all of them, and per machine id with at least :data:`MIN_RECORDINGS_FOR_LEVELS` scores."""
+    normal = detector.calibration_
     log.info("alarm levels from %d normal scores (%s)", normal.scores.size, normal.source)
     train = data.train
     rms = train["vib_rms"].to_numpy(dtype=np.float64) if "vib_rms" in train else None
