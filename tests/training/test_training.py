@@ -117,6 +117,7 @@ def test_isolation_forest_run_is_tracked_with_params_metrics_and_artifacts(
     assert params["model"] == "isolation-forest"
     assert params["model.n_estimators"] == "200"
     assert (params["n_train"], params["n_test"]) == (str(2 * N_TRAIN), str(4 * N_TEST))
+    assert params["threshold_calibration"] == f"cross-validated ({2 * N_TRAIN} normal scores)"
     assert run.data.tags["vibrasense.detector"] == "isolation-forest"
     assert re.fullmatch(r"[0-9a-f]{16}", run.data.tags["vibrasense.data_hash"])
     for name in HEADLINE:

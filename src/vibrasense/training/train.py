@@ -260,6 +260,7 @@ def _params(settings: Settings, detector: Detector, data: TrainingData) -> dict[
         "training.threshold_method": settings.training.threshold_method,
         "training.threshold_percentile": settings.training.threshold_percentile,
         "training.seed": settings.training.seed,
+        "threshold_calibration": f"{detector.calibration_.source} ({detector.calibration_.scores.size} normal scores)",
     }
     if hasattr(detector, "epochs_trained_"):
         params["epochs_trained"] = detector.epochs_trained_
