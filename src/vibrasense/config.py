@@ -379,10 +379,11 @@ class TrainingSettings(_Section):
     early_stopping_patience: int = Field(5, ge=1)
     seed: int = 42
     domain_limit: float = Field(
-        4.0,
+        3.0,
         gt=0,
         description="Domain distance beyond which a recording is 'unknown domain' (another machine, another "
-        "sensor): not judged an anomaly, a domain warning instead; recorded with the model.",
+        "sensor): not judged an anomaly, a domain warning instead, unless it names a machine the model was trained "
+        "on; recorded with the model.",
     )
 
     @field_validator("model", mode="before")

@@ -8,7 +8,7 @@ are grouped by machine; within a group each band is standardised by the group's 
 recordings. A new recording's *domain distance* is, for the machine it is nearest to, the root-mean-square
 difference to that machine's nearest recording, in units of the typical distance of that machine's own
 recordings from their centre (the median; so a new normal recording lies at about 1). Beyond ``limit``
-(``training.domain_limit``, default 4) it is "unknown domain": its score says nothing about the machine,
+(``training.domain_limit``, default 3) it is "unknown domain": its score says nothing about the machine,
 and the verdict says to train on the machine's own normal data.
 
 A fault moves a machine's spectrum too, and a severe one on a very steady machine can move it as far as
