@@ -27,7 +27,6 @@ the scores; the domain distance depends on the training recordings alone.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import tempfile
 import warnings
@@ -35,7 +34,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import soundfile as sf
 from sklearn.metrics import roc_auc_score
 
@@ -61,9 +59,7 @@ def trained(
     run = extract_features(inputs, work / "features", settings, progress=False)
     data = load_training_data(settings, run.out_dir)
     if hold_out:
-        held = data.train.sample(frac=hold_out, random_state=settings.training.seed)
-        test = pd.concat([held, data.test], ignore_index=True)
-        data = dataclasses.replace(data, train=data.train.drop(index=held.index), test=test)
+        data = data.with_normal_held_out(hold_out, settings.training.seed)
     detector, _, _ = fit_detector(build_detector(settings, DETECTOR), data)
     folder = save_model_folder(detector, data, work / "model", settings.training.domain_limit)
     scorer = ModelScorer.from_directory(folder, DETECTOR, "1")

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import logging
 import tempfile
 import time
@@ -238,16 +237,13 @@ def dcase(data: Path, settings: Settings, epochs: int, patience: int) -> None:
         run = extract_features([data / "dcase2020"], work / "features", settings, progress=False)
         settings = mimii_settings(settings, work, epochs, patience)
         training = load_training_data(settings, run.out_dir)
-        held_out = training.train.sample(frac=DCASE_HELD_OUT, random_state=settings.training.seed)
-        training = dataclasses.replace(
-            training,
-            train=training.train.drop(index=held_out.index),
-            test=pd.concat([held_out, training.test], ignore_index=True),
-        )
+        normal_train = len(training.train)
+        training = training.with_normal_held_out(DCASE_HELD_OUT, settings.training.seed)
+        held_out = normal_train - len(training.train)
         anomalies = int((training.test["label"] == "anomaly").sum())
         print(f"\n# DCASE 2020 Task 2 layout ({run.processed} clips): {len(training.train)} normal train clips")
         print(
-            f"test: {len(held_out)} normal clips held out of the train split + the {anomalies} anomalous test "
+            f"test: {held_out} normal clips held out of the train split + the {anomalies} anomalous test "
             f"clip; AUC = share of held-out normal clips scored below it (1 anomaly: barely defined)"
         )
         print(f"{'detector':<18}{'AUC':>8}{'pAUC':>8}{'epochs':>8}{'fit s':>8}")

@@ -17,14 +17,10 @@ recordings it was fitted on. Per detector: the two thresholds, and the test spli
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import tempfile
 import warnings
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
 
 from vibrasense.config import load_settings
 from vibrasense.features.pipeline import extract_features
@@ -44,9 +40,7 @@ def report(title: str, inputs: list[Path], work: Path, hold_out: float = 0.0) ->
     run = extract_features(inputs, work / "features", settings, progress=False)
     data = load_training_data(settings, run.out_dir)
     if hold_out:
-        held = data.train.sample(frac=hold_out, random_state=settings.training.seed)
-        test = pd.concat([held, data.test], ignore_index=True)
-        data = dataclasses.replace(data, train=data.train.drop(index=held.index), test=test)
+        data = data.with_normal_held_out(hold_out, settings.training.seed)
     anomalous = (data.test["label"] == "anomaly").to_numpy()
     print(f"\n# {title}: {len(data.train)} normal training clips, test {(~anomalous).sum()} normal + {anomalous.sum()}")
     print(f"{'detector':<18}{'calibration':<17}{'threshold':>11}{'in-sample':>11}{'false alarms':>16}{'caught':>12}")
@@ -69,7 +63,6 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore")
-    np.seterr(all="ignore")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         report("MIMII fan id_00", [args.data / "mimii" / "fan"], work / "fan")

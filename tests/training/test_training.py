@@ -510,3 +510,18 @@ def test_cli_train_list_evaluate_promote(plant: Plant, tmp_path: Path) -> None:
     promoted = runner.invoke(app, [*base, "models", "promote", *features], env={"COLUMNS": "200"})
     assert promoted.exit_code == 0, promoted.output
     assert "promoted: v2 beats v1" in promoted.output  # AUC 0.879 against 0.801
+
+
+def test_normal_training_rows_held_out_move_to_the_test_split_seeded_and_nothing_lost(
+    plant: Plant, tmp_path: Path
+) -> None:
+    data = load_training_data(work_settings(tmp_path), plant.features)
+    held = data.with_normal_held_out(0.25, seed=3)
+    moved = len(data.train) - len(held.train)
+    assert moved == round(0.25 * len(data.train)) and len(held.test) == len(data.test) + moved
+    assert (held.test["label"].iloc[:moved] == "normal").all()  # in front of the test split's own rows
+    assert held.test["recording_id"].iloc[moved:].tolist() == data.test["recording_id"].tolist()
+    kept, out = set(held.train["recording_id"]), set(held.test["recording_id"].iloc[:moved])
+    assert kept.isdisjoint(out) and kept | out == set(data.train["recording_id"])
+    again = data.with_normal_held_out(0.25, seed=3)
+    assert again.test["recording_id"].tolist() == held.test["recording_id"].tolist()

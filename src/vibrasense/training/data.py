@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,13 @@ class TrainingData:
     def labelled_test(self) -> bool:
         """Whether there is any labelled test recording."""
         return len(self.test) > 0
+
+    def with_normal_held_out(self, fraction: float, seed: int) -> TrainingData:
+        """A copy with a seeded ``fraction`` of the normal training rows moved to the front of the test split (for
+        a layout whose test split has no normal recording, such as the DCASE 2020 development set's)."""
+        held = self.train.sample(frac=fraction, random_state=seed)
+        test = pd.concat([held, self.test], ignore_index=True)
+        return replace(self, train=self.train.drop(index=held.index), test=test)
 
     def inputs(self, detector: Detector | str, rows: pd.DataFrame) -> Any:
         """What ``detector`` consumes for ``rows``: lazy spectrograms or the feature columns."""
